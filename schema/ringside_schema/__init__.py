@@ -1,0 +1,47 @@
+"""Ringside's event models, for the sensor and for anyone who consumes its events.
+
+Needs only pydantic and msgpack: a Kafka consumer installs this package and
+calls :func:`decode` on each message value.  ``bcc`` is not needed.
+"""
+
+from ._common import (
+    SCHEMA_VERSION,
+    Clock,
+    Container,
+    EventBase,
+    Host,
+    Pod,
+    Process,
+    Sensor,
+    WireContext,
+    entity_id,
+)
+from ._events import EVENT_MODELS, Event
+from .codec import decode, encode, validate
+from .errors import MessageFormatError, SchemaError, WireFormatError
+from .process import ForkChild, ProcessExec, ProcessExit, ProcessFork
+
+__all__ = [
+    "EVENT_MODELS",
+    "SCHEMA_VERSION",
+    "Clock",
+    "Container",
+    "Event",
+    "EventBase",
+    "ForkChild",
+    "Host",
+    "MessageFormatError",
+    "Pod",
+    "Process",
+    "ProcessExec",
+    "ProcessExit",
+    "ProcessFork",
+    "SchemaError",
+    "Sensor",
+    "WireContext",
+    "WireFormatError",
+    "decode",
+    "encode",
+    "entity_id",
+    "validate",
+]

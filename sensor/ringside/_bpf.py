@@ -1,0 +1,260 @@
+"""Compiling, loading and attaching the BPF programs with bcc.
+
+This is the only module that imports bcc.  All programs are compiled as one
+bcc module (``common.bpf.h`` followed by each enabled ``<area>.bpf.c``), so
+they share one ring buffer, one per-CPU sequence and one set of counters.
+Tracepoint programs attach as they load (bcc's auto-attach of
+``TRACEPOINT_PROBE`` / ``RAW_TRACEPOINT_PROBE``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ringside_schema import wire
+
+from ._btf import Btf
+from ._errors import BpfLoadError, ConfigError, KernelSupportError
+from ._kernel import KernelFacts, kernel_facts, possible_cpus
+
+log = logging.getLogger(__name__)
+
+BPF_DIR = Path(os.environ.get("RINGSIDE_BPF_DIR") or Path(__file__).resolve().parents[2] / "bpf")
+AREAS = ("process", "file", "tty")
+
+# Kernel struct members the full tier reads: (struct, member path, bytes read).
+# The size guards against a kernel that changed a member's type under us.
+KERNEL_MEMBERS: list[tuple[str, str, int]] = [
+    ("task_struct", "pid", 4),
+    ("task_struct", "tgid", 4),
+    ("task_struct", "real_parent", 8),
+    ("task_struct", "group_leader", 8),
+    ("task_struct", "start_boottime", 8),
+    ("task_struct", "cred", 8),
+    ("task_struct", "fs", 8),
+    ("task_struct", "mm", 8),
+    ("task_struct", "signal", 8),
+    ("task_struct", "files", 8),
+    ("task_struct", "exit_code", 4),
+    ("cred", "euid", 4),
+    ("cred", "egid", 4),
+    ("fs_struct", "root", 16),
+    ("fs_struct", "pwd", 16),
+    ("path", "mnt", 8),
+    ("path", "dentry", 8),
+    ("dentry", "d_parent", 8),
+    ("dentry", "d_name.len", 4),
+    ("dentry", "d_name.name", 8),
+    ("mount", "mnt", 32),
+    ("mount", "mnt_parent", 8),
+    ("mount", "mnt_mountpoint", 8),
+    ("vfsmount", "mnt_root", 8),
+    ("mm_struct", "arg_start", 8),
+    ("mm_struct", "arg_end", 8),
+    ("mm_struct", "exe_file", 8),
+    ("file", "f_path", 16),
+    ("signal_struct", "tty", 8),
+    ("signal_struct", "live", 4),
+    ("tty_struct", "name", 64),
+    ("tty_struct", "winsize.ws_row", 2),
+    ("tty_struct", "winsize.ws_col", 2),
+    ("files_struct", "fdt", 8),
+    ("fdtable", "max_fds", 4),
+    ("fdtable", "fd", 8),
+]
+# Present only with CONFIG_AUDIT; without them loginuid and session id are unset.
+AUDIT_MEMBERS: list[tuple[str, str, int]] = [
+    ("task_struct", "loginuid", 4),
+    ("task_struct", "sessionid", 4),
+]
+
+
+def offset_macro(struct_name: str, member: str) -> str:
+    return f"RS_OFF_{struct_name}__{member.replace('.', '__')}"
+
+
+def btf_offset_flags(btf: Btf) -> list[str]:
+    """``-D`` flags with the offset of every member the full tier reads."""
+    flags = []
+    for struct_name, member, size in KERNEL_MEMBERS:
+        m = btf.member(struct_name, member)
+        if m.size != size or m.bitfield:
+            raise KernelSupportError(
+                f"{struct_name}.{member} is {m.size} bytes in this kernel, expected {size}"
+            )
+        flags.append(f"-D{offset_macro(struct_name, member)}={m.offset}")
+    try:
+        audit = [btf.member(s, m) for s, m, _ in AUDIT_MEMBERS]
+    except KernelSupportError:
+        flags.append("-DRS_HAVE_LOGINUID=0")
+    else:
+        for (s, m, _), member in zip(AUDIT_MEMBERS, audit, strict=True):
+            flags.append(f"-D{offset_macro(s, m)}={member.offset}")
+        flags.append("-DRS_HAVE_LOGINUID=1")
+    return flags
+
+
+@dataclass
+class LoadOptions:
+    tier: str = "auto"  # auto | full | reduced
+    areas: tuple[str, ...] = ("process",)
+    ring_size: int = 8 << 20  # bytes, a power of two multiple of the page size
+    self_tgid: int = 0  # events of this process are not reported; 0 reports everything
+    extra_cflags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KernelCounters:
+    """Sums over CPUs of the kernel-side counters."""
+
+    sent: dict[int, int]
+    drops: dict[tuple[int, str], int]
+    seq_by_cpu: list[int]
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.drops.values())
+
+
+def choose_tier(requested: str, facts: KernelFacts) -> str:
+    if requested not in ("auto", "full", "reduced"):
+        raise ConfigError(f"unknown tier {requested!r}: use auto, full or reduced")
+    if requested == "auto":
+        return facts.best_tier
+    if requested == "full" and facts.best_tier != "full":
+        why = "no BTF" if not facts.btf else f"lockdown={facts.lockdown}"
+        raise KernelSupportError(f"the full tier cannot run here ({why}); use --tier reduced")
+    return requested
+
+
+def program_text(areas: tuple[str, ...]) -> str:
+    """common.bpf.h and each area's program as one translation unit.
+
+    Concatenated rather than #included: bcc rewrites map calls such as
+    ``rs_events.ringbuf_output()`` only in the main file.
+    """
+    parts = []
+    for name in ("common.bpf.h", *(f"{a}.bpf.c" for a in areas)):
+        path = BPF_DIR / name
+        try:
+            parts.append(f'#line 1 "{path}"\n{path.read_text()}')
+        except OSError as exc:
+            raise BpfLoadError(f"cannot read BPF source {path}: {exc.strerror}") from exc
+    return "\n".join(parts)
+
+
+class Programs:
+    """The loaded and attached BPF programs, and their maps."""
+
+    def __init__(self, options: LoadOptions) -> None:
+        for area in options.areas:
+            if area not in AREAS:
+                raise ConfigError(f"unknown event area {area!r}: choose from {', '.join(AREAS)}")
+        size = options.ring_size
+        if size < 4096 or size & (size - 1):
+            raise ConfigError(f"ring size {size} is not a power of two of at least 4096 bytes")
+        self.options = options
+        self.facts = kernel_facts()
+        self.tier = choose_tier(options.tier, self.facts)
+        self.compile_seconds = 0.0
+        self._bpf: Any = None
+
+    def cflags(self) -> list[str]:
+        flags = [
+            f"-I{BPF_DIR}",
+            f"-DRS_NR_CPUS={possible_cpus()}",
+            f"-DRS_RINGBUF_PAGES={self.options.ring_size // 4096}",
+            f"-DRS_HAVE_EXIT_GROUP_DEAD={int(self.facts.exit_has_group_dead)}",
+        ]
+        if self.tier == "reduced":
+            flags.append("-DRS_REDUCED=1")
+        else:
+            flags += btf_offset_flags(Btf.from_kernel())
+        return flags + self.options.extra_cflags
+
+    def load(self) -> None:
+        if self.facts.tracefs is None:
+            raise KernelSupportError(
+                "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing"
+            )
+        try:
+            from bcc import BPF
+        except ImportError as exc:
+            raise KernelSupportError(
+                "bcc's Python module is missing: apt-get install python3-bpfcc "
+                "(and use a venv made with --system-site-packages)"
+            ) from exc
+        text = program_text(self.options.areas)
+        cflags = self.cflags()
+        started = time.monotonic()
+        try:
+            self._bpf = BPF(text=text, cflags=cflags)
+        except Exception as exc:  # bcc raises bare Exception for compile and load failures
+            raise BpfLoadError(
+                f"BPF programs ({self.tier} tier, areas {','.join(self.options.areas)}) "
+                f"did not load: {exc}; the compiler or verifier output is above"
+            ) from exc
+        self.compile_seconds = time.monotonic() - started
+        log.info("loaded %s tier BPF programs in %.2fs", self.tier, self.compile_seconds)
+        self.set_self_tgid(self.options.self_tgid)
+
+    @property
+    def bpf(self) -> Any:
+        if self._bpf is None:
+            raise RuntimeError("BPF programs are not loaded")
+        return self._bpf
+
+    def set_self_tgid(self, tgid: int) -> None:
+        table = self.bpf["rs_config"]
+        cfg = table.Leaf()
+        cfg.self_tgid = tgid
+        cfg.flags = 0
+        table[ctypes.c_int(0)] = cfg
+
+    @property
+    def ring_fd(self) -> int:
+        return int(self.bpf["rs_events"].map_fd)
+
+    @property
+    def ring_size(self) -> int:
+        return self.options.ring_size
+
+    def counters(self) -> KernelCounters:
+        bpf = self.bpf
+        sent_table = bpf["rs_sent"]
+        drop_table = bpf["rs_drops"]
+        sent = {}
+        for t in range(wire.EVENT_TYPE_MAX):
+            n = sum(sent_table[ctypes.c_int(t)])
+            if n:
+                sent[t] = n
+        drops = {}
+        nreasons = len(wire.DROP_REASONS)
+        for t in range(wire.EVENT_TYPE_MAX):
+            for r, reason in enumerate(wire.DROP_REASONS):
+                n = sum(drop_table[ctypes.c_int(t * nreasons + r)])
+                if n:
+                    drops[(t, reason)] = n
+        seq = [int(v) for v in bpf["rs_seq"][ctypes.c_int(0)]]
+        return KernelCounters(sent=sent, drops=drops, seq_by_cpu=seq)
+
+    def detach(self) -> None:
+        """Stop every program from firing; the maps (and what the ring holds) stay."""
+        bpf = self._bpf
+        if bpf is None:
+            return
+        for tp in list(bpf.tracepoint_fds):
+            bpf.detach_tracepoint(tp)
+        for tp in list(bpf.raw_tracepoint_fds):
+            bpf.detach_raw_tracepoint(tp)
+
+    def close(self) -> None:
+        if self._bpf is not None:
+            bpf, self._bpf = self._bpf, None
+            bpf.cleanup()

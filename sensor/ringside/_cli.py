@@ -1,0 +1,153 @@
+"""The ``ringside`` command.
+
+    ringside run       attach to the kernel and write events (NDJSON on stdout by default)
+    ringside doctor    what this kernel offers, and which tier the sensor will run in
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._bpf import AREAS
+from ._errors import ConfigError, RingsideError
+
+log = logging.getLogger("ringside")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _areas(text: str) -> tuple[str, ...]:
+    areas = tuple(a.strip() for a in text.split(",") if a.strip())
+    unknown = [a for a in areas if a not in AREAS]
+    if unknown or not areas:
+        named = ", ".join(unknown) or "(none)"
+        raise argparse.ArgumentTypeError(
+            f"unknown event area(s) {named}: choose from {', '.join(AREAS)}"
+        )
+    return areas
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _ring_mib(text: str) -> int:
+    mib = _positive_int(text)
+    if mib & (mib - 1):
+        raise argparse.ArgumentTypeError(f"ring size {mib} MiB is not a power of two")
+    return mib << 20
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ringside", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"],
+                        help="diagnostics on stderr (default: warning)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="attach to the kernel and write events")
+    run.add_argument("--events", type=_areas, default=("process",), metavar="AREAS",
+                     help=f"comma-separated event areas: {','.join(AREAS)} (default: process)")
+    run.add_argument("--tier", choices=["auto", "full", "reduced"], default="auto",
+                     help="full reads kernel memory; reduced does not (lockdown=confidentiality)."
+                     " Default: the best this kernel allows")
+    run.add_argument("--ring-size", type=_ring_mib, default=8 << 20, metavar="MIB",
+                     help="ring buffer size in MiB, a power of two (default: 8)")
+    run.add_argument("--include-self", action="store_true",
+                     help="also report the sensor's own activity")
+    run.add_argument("--max-events", type=_positive_int, metavar="N",
+                     help="stop after delivering N events")
+    run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
+                     help="stop after this many seconds")
+    run.add_argument("--output", default="-", metavar="PATH",
+                     help="NDJSON destination (default: - for stdout)")
+    run.add_argument("--no-stats", action="store_true",
+                     help="do not print the counters on stderr at exit")
+
+    doctor = sub.add_parser("doctor", help="what this kernel offers the sensor")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from ._sensor import Sensor, SensorConfig
+    from ._sinks import NdjsonSink
+
+    out = sys.stdout.buffer if args.output == "-" else open(args.output, "ab")
+    config = SensorConfig(tier=args.tier, areas=args.events, ring_size=args.ring_size,
+                          include_self=args.include_self)
+    sensor = Sensor(config, sinks=[NdjsonSink(out)], max_events=args.max_events)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with sensor:
+            log.info("running; Ctrl-C to stop")
+            waiters = [asyncio.create_task(stop.wait()),
+                       asyncio.create_task(sensor.finished.wait())]
+            _, pending = await asyncio.wait(waiters, timeout=args.duration,
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    return sensor.counters()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="ringside: %(levelname)s %(message)s")
+    try:
+        if args.command == "doctor":
+            from ._doctor import as_dict, diagnose, render
+
+            report = diagnose()
+            print(json.dumps(as_dict(report), indent=2) if args.json else render(report))
+            return EXIT_OK
+        if args.command == "run":
+            import uvloop
+
+            counters = uvloop.run(_run(args))
+            if not args.no_stats:
+                print(json.dumps({"counters": counters}), file=sys.stderr)
+            return EXIT_OK
+    except ConfigError as exc:
+        print(f"ringside: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RingsideError as exc:
+        print(f"ringside: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE

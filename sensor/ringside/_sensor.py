@@ -1,0 +1,355 @@
+"""The sensor: BPF programs, the ring reader and the pipeline behind it.
+
+::
+
+    kernel ring ──(epoll wakeup)──> reader: copy out, decode, process table
+        │                               │ put_nowait (full: counted drop)
+        │ ring full: kernel drop,       ▼
+        │ counted by type          queue of batches (bounded)
+        │                               │
+        │                               ▼
+        │                          pump task: stages (e.g. container metadata),
+        │                                     then every sink, in order
+        ▼
+    per-CPU sequence numbers make every loss visible downstream too
+
+The reader runs as a callback on the event loop and never waits: it must
+keep the ring drained.  Everything that may wait (a runtime socket, a
+broker, a slow stdout) sits behind the bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ringside_schema import EventBase, Host, WireContext, WireFormatError, wire
+
+from ._aux import AUX_DECODERS, CwdChange, ExecArgs
+from ._bpf import AREAS, LoadOptions, Programs
+from ._errors import ConfigError
+from ._proctable import ProcessTable
+from ._ring import Batch, RingReader
+from ._sinks import Sink
+from ._stats import Stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SensorConfig:
+    """How the sensor runs.  Every field has a default fit for one host."""
+
+    tier: str = "auto"  # auto | full | reduced
+    areas: tuple[str, ...] = ("process",)
+    ring_size: int = 8 << 20  # bytes; the ring absorbs bursts while user space catches up
+    include_self: bool = False  # report the sensor's own activity (it feeds back on itself)
+    queue_batches: int = 1024  # batches between the reader and the pump
+    max_batch_bytes: int = 1 << 20  # ring bytes copied out per read
+    batch_delay: float = 0.001  # s to let records gather after a full read, instead of epoll
+    extra_cflags: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        unknown = set(self.areas) - set(AREAS)
+        if unknown:
+            raise ConfigError(f"unknown event area(s) {sorted(unknown)}: choose from {AREAS}")
+        if self.queue_batches < 1:
+            raise ConfigError("queue_batches must be at least 1")
+        if self.batch_delay < 0:
+            raise ConfigError("batch_delay must not be negative")
+
+
+class Stage(Protocol):
+    """A step between the reader and the sinks (container metadata, filters)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def process(self, events: list[EventBase]) -> list[EventBase]: ...
+
+    async def stop(self) -> None: ...
+
+
+def read_host() -> Host:
+    def first_line(path: str, default: str) -> str:
+        try:
+            return Path(path).read_text().strip() or default
+        except OSError:
+            return default
+
+    return Host(
+        hostname=socket.gethostname(),
+        id=first_line("/etc/machine-id", "unknown"),
+        boot_id=first_line("/proc/sys/kernel/random/boot_id", "unknown"),
+    )
+
+
+# Decode errors are logged at most this often; every one is counted.
+_LOG_EVERY = 10.0
+
+
+class Sensor:
+    """Loads the programs, reads the ring, and feeds the stages and sinks.
+
+    Use as ``async with Sensor(config, sinks) as sensor: ...``, or call
+    :meth:`start` and :meth:`stop` (safe to call twice).
+    """
+
+    def __init__(self, config: SensorConfig | None = None, sinks: Sequence[Sink] = (),
+                 stages: Sequence[Stage] = (), max_events: int | None = None) -> None:
+        self.config = config or SensorConfig()
+        self.config.validate()
+        self.sinks = list(sinks)
+        self.stages = list(stages)
+        self.max_events = max_events
+        self.stats = Stats()
+        self.instance = uuid.uuid4().hex
+        self.finished = asyncio.Event()  # set when max_events were delivered
+        self.startup_seconds = 0.0
+        self.programs: Programs | None = None
+        self.tier: str | None = None
+        self._reader: RingReader | None = None
+        self._ctx: WireContext | None = None
+        self._table: ProcessTable | None = None
+        self._queue: asyncio.Queue[list[EventBase] | None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._armed = False
+        self._drain_handle: asyncio.TimerHandle | None = None
+        self._delivered = 0
+        self._stopped = False
+        self._started = False
+        self._last_log = 0.0
+        self._decoders = {**wire.DECODERS, **AUX_DECODERS}
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        began = time.monotonic()
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        programs = Programs(LoadOptions(
+            tier=cfg.tier,
+            areas=cfg.areas,
+            ring_size=cfg.ring_size,
+            self_tgid=0 if cfg.include_self else os.getpid(),
+            extra_cflags=cfg.extra_cflags,
+        ))
+        # Compiling takes a second or two of CPU; nothing else runs yet.
+        programs.load()
+        self.programs = programs
+        self.tier = programs.tier
+        self._ctx = WireContext(read_host(), self.instance, tier=programs.tier)  # type: ignore[arg-type]
+        self._table = ProcessTable(self._ctx, reduced=programs.tier == "reduced")
+        self._reader = RingReader(programs.ring_fd, programs.ring_size)
+        self._queue = asyncio.Queue(maxsize=cfg.queue_batches)
+        for stage in self.stages:
+            await stage.start()
+        for sink in self.sinks:
+            await sink.start()
+        self._pump = asyncio.create_task(self._run_pump(), name="ringside-pump")
+        self._arm()
+        self.startup_seconds = time.monotonic() - began
+        log.info("sensor %s running (%s tier, areas %s) after %.2fs", self.instance,
+                 self.tier, ",".join(cfg.areas), self.startup_seconds)
+
+    async def stop(self) -> None:
+        """Drain what the kernel already recorded, deliver it, then unload."""
+        if self._stopped or not self._started:
+            return
+        self._stopped = True
+        self._disarm()
+        if self.programs is not None:
+            self.programs.detach()
+        if self._reader is not None:
+            while self._read_once():
+                pass
+        if self._queue is not None and self._pump is not None:
+            await self._queue.put(None)
+            await self._pump
+        for sink in self.sinks:
+            try:
+                await sink.stop()
+            except Exception:
+                log.exception("sink %s failed to stop", sink.name)
+        for stage in self.stages:
+            await stage.stop()
+        self._final_counters = self.programs.counters() if self.programs else None
+        if self._reader is not None:
+            self._reader.close()
+        if self.programs is not None:
+            self.programs.close()
+
+    async def __aenter__(self) -> Sensor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---- the reader ----
+
+    def _arm(self) -> None:
+        assert self._loop is not None and self._reader is not None
+        if not self._armed and not self._stopped:
+            self._loop.add_reader(self._reader.fd, self._on_readable)
+            self._armed = True
+
+    def _disarm(self) -> None:
+        if self._armed and self._loop is not None and self._reader is not None:
+            self._loop.remove_reader(self._reader.fd)
+            self._armed = False
+        if self._drain_handle is not None:
+            self._drain_handle.cancel()
+            self._drain_handle = None
+
+    def _on_readable(self) -> None:
+        self._disarm()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Read one batch; then wait a little if the ring is busy, or go back to epoll."""
+        self._drain_handle = None
+        if self._stopped:
+            return
+        assert self._loop is not None
+        n = self._read_once()
+        if n >= 64:
+            # Busy: let records gather for a moment.  While we are behind, the
+            # kernel sends no wakeups (it only wakes a consumer that caught up).
+            self._drain_handle = self._loop.call_later(self.config.batch_delay, self._drain)
+        elif n > 0:
+            self._drain_handle = self._loop.call_later(0, self._drain)
+        else:
+            self._arm()
+
+    def _read_once(self) -> int:
+        """Copy one batch out of the ring and decode it; returns the records read."""
+        assert self._reader is not None
+        batch = self._reader.poll(self.config.max_batch_bytes)
+        if batch is None:
+            return 0
+        self.stats.ring_records += len(batch)
+        self.stats.ring_bytes += len(batch.data)
+        events = self._decode(batch)
+        if events:
+            self._enqueue(events)
+        return len(batch)
+
+    def _decode(self, batch: Batch) -> list[EventBase]:
+        ctx, table, stats = self._ctx, self._table, self.stats
+        assert ctx is not None and table is not None
+        decoders = self._decoders
+        data = batch.data
+        events: list[EventBase] = []
+        for off, length in zip(batch.offsets, batch.lengths, strict=True):
+            try:
+                hdr = wire.parse_header(data, off, length)
+                fn = decoders.get(hdr.type)
+                if fn is None:
+                    raise WireFormatError("type", f"unknown event type {hdr.type}")
+                ev = fn(data, off, hdr, ctx)
+            except WireFormatError as exc:
+                stats.decode_errors[exc.reason] += 1
+                self._log_decode_error(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the reader
+                stats.decode_errors["malformed"] += 1
+                self._log_decode_error(exc)
+                continue
+            try:
+                if isinstance(ev, ExecArgs):
+                    stats.decoded["aux.exec_args"] += 1
+                    table.on_exec_args(ev)
+                    continue
+                if isinstance(ev, CwdChange):
+                    stats.decoded["aux.cwd"] += 1
+                    table.on_cwd(ev)
+                    continue
+                stats.decoded[ev.event] += 1
+                stats.note_seq(hdr.cpu, hdr.seq)
+                table.apply(ev)
+            except Exception:
+                stats.internal_errors += 1
+                log.exception("process table failed on a %s record", hdr.type)
+                continue
+            events.append(ev)
+        return events
+
+    def _log_decode_error(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY:
+            self._last_log = now
+            log.warning("undecodable ring record (%s); %d so far", exc,
+                        sum(self.stats.decode_errors.values()))
+
+    def _enqueue(self, events: list[EventBase]) -> None:
+        assert self._queue is not None
+        try:
+            self._queue.put_nowait(events)
+        except asyncio.QueueFull:
+            for ev in events:
+                self.stats.user_drops[("queue", ev.event)] += 1
+
+    # ---- the pump ----
+
+    async def _run_pump(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            batch = await queue.get()
+            if batch is None:
+                return
+            try:
+                for stage in self.stages:
+                    batch = await stage.process(batch)
+                for sink in self.sinks:
+                    await sink.write(batch)
+                    for ev in batch:
+                        self.stats.delivered[(sink.name, ev.event)] += 1
+            except (BrokenPipeError, ConnectionResetError):
+                log.info("output closed by its reader; stopping")
+                for ev in batch:
+                    self.stats.user_drops[("sink", ev.event)] += 1
+                self.finished.set()
+                continue
+            except Exception:
+                log.exception("a stage or sink failed; %d events dropped", len(batch))
+                self.stats.internal_errors += 1
+                for ev in batch:
+                    self.stats.user_drops[("sink", ev.event)] += 1
+                continue
+            self._delivered += len(batch)
+            if self.max_events is not None and self._delivered >= self.max_events:
+                self.finished.set()
+
+    # ---- counters ----
+
+    def counters(self) -> dict[str, Any]:
+        """Kernel and user-space counters, as one dict."""
+        if self.programs is not None and not self._stopped:
+            kernel = self.programs.counters()
+        else:
+            kernel = getattr(self, "_final_counters", None)
+        extra: dict[str, Any] = {
+            "sensor": {"instance": self.instance, "tier": self.tier,
+                       "startup_seconds": round(self.startup_seconds, 3)},
+            "queue_depth": self._queue.qsize() if self._queue is not None else 0,
+        }
+        if self._table is not None:
+            extra["process_table"] = {"size": len(self._table),
+                                      "evicted": self._table.evicted,
+                                      "proc_reads": self._table.proc_reads}
+        return self.stats.snapshot(kernel, extra)

@@ -1,0 +1,106 @@
+"""Where events go: NDJSON on a stream, or a Python callback.
+
+A sink receives batches (lists) of events in the order the kernel recorded
+them.  ``write`` may wait (that is how a slow sink pushes back); the stage
+that feeds it has a bounded queue, and what overflows it is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+import orjson
+from ringside_schema import EventBase
+from ringside_schema.codec import model_fields
+
+
+def to_json(event: EventBase) -> bytes:
+    """One NDJSON line (newline included)."""
+    return orjson.dumps(event.__dict__, default=model_fields, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class Sink:
+    """Base of the sinks: every method may be awaited; ``stop`` is safe twice."""
+
+    name = "sink"
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, events: Sequence[EventBase]) -> None:
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.flush()
+
+
+class NdjsonSink(Sink):
+    """One JSON object per line.
+
+    Pipes, sockets and terminals are written through an asyncio transport,
+    so a slow reader pushes back instead of blocking the event loop; regular
+    files are written directly.
+    """
+
+    name = "ndjson"
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._writer: asyncio.StreamWriter | None = None
+        self._stopped = False
+
+    async def start(self) -> None:
+        fd = self._stream.fileno()
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, os.fdopen(os.dup(fd), "wb", buffering=0)
+            )
+            self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def write(self, events: Sequence[EventBase]) -> None:
+        data = b"".join(map(to_json, events))
+        if self._writer is not None:
+            self._writer.write(data)
+            await self._writer.drain()
+        else:
+            self._stream.write(data)
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            await self._writer.drain()
+        else:
+            self._stream.flush()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader went away; nothing left to tell it
+        if self._writer is not None:
+            self._writer.close()
+
+
+class CallbackSink(Sink):
+    """Hands each batch to a function: for embedding the sensor in a Python program."""
+
+    name = "callback"
+
+    def __init__(self, fn: Callable[[Sequence[EventBase]], Any]) -> None:
+        self._fn = fn
+
+    async def write(self, events: Sequence[EventBase]) -> None:
+        result = self._fn(events)
+        if asyncio.iscoroutine(result):
+            await result
