@@ -71,6 +71,7 @@ enum rs_event_type {
 	 */
 	RS_EVENT_AUX_EXEC_ARGS = 48,
 	RS_EVENT_AUX_CWD = 49,
+	RS_EVENT_AUX_CGROUP = 50, /* a cgroup was made or removed: id to path, for containers */
 
 	RS_EVENT_TYPE_MAX = 64, /* array bound for per-type counters */
 };
@@ -253,6 +254,19 @@ struct rs_aux_cwd {
 	__u32 pid;
 	__u32 tid;
 	__s32 fd;  /* fchdir: the descriptor; chdir: -100 (AT_FDCWD) */
+	__u32 pad;
+	struct rs_varlen vl;
+};
+
+/* RS_EVENT_AUX_CGROUP: field PATH (the cgroup's path in its hierarchy) */
+#define RS_CGROUP_OP_MKDIR 1
+#define RS_CGROUP_OP_RMDIR 2
+struct rs_aux_cgroup {
+	struct rs_header hdr;
+	__u64 id;     /* cgroup id: for the v2 hierarchy, what bpf_get_current_cgroup_id() returns */
+	__s32 root;   /* hierarchy id; the v2 (default) hierarchy is 0 */
+	__s32 level;  /* depth below the root */
+	__u32 op;     /* RS_CGROUP_OP_* */
 	__u32 pad;
 	struct rs_varlen vl;
 };

@@ -194,11 +194,13 @@ class Programs:
         cflags = self.cflags()
         started = time.monotonic()
         try:
-            self._bpf = BPF(text=text, cflags=cflags)
+            # bcc wants the text as bytes (str gives a DeprecationWarning) and cflags as str.
+            self._bpf = BPF(text=text.encode(), cflags=cflags)
         except Exception as exc:  # bcc raises bare Exception for compile and load failures
+            reason = str(exc).split("\n", 1)[0][:300]
             raise BpfLoadError(
                 f"BPF programs ({self.tier} tier, areas {','.join(self.options.areas)}) "
-                f"did not load: {exc}; the compiler or verifier output is above"
+                f"did not load: {reason}; the compiler or verifier output is above"
             ) from exc
         self.compile_seconds = time.monotonic() - started
         log.info("loaded %s tier BPF programs in %.2fs", self.tier, self.compile_seconds)
@@ -211,7 +213,7 @@ class Programs:
         return self._bpf
 
     def set_self_tgid(self, tgid: int) -> None:
-        table = self.bpf["rs_config"]
+        table = self.bpf[b"rs_config"]
         cfg = table.Leaf()
         cfg.self_tgid = tgid
         cfg.flags = 0
@@ -219,7 +221,7 @@ class Programs:
 
     @property
     def ring_fd(self) -> int:
-        return int(self.bpf["rs_events"].map_fd)
+        return int(self.bpf[b"rs_events"].map_fd)
 
     @property
     def ring_size(self) -> int:
@@ -227,8 +229,8 @@ class Programs:
 
     def counters(self) -> KernelCounters:
         bpf = self.bpf
-        sent_table = bpf["rs_sent"]
-        drop_table = bpf["rs_drops"]
+        sent_table = bpf[b"rs_sent"]
+        drop_table = bpf[b"rs_drops"]
         sent = {}
         for t in range(wire.EVENT_TYPE_MAX):
             n = sum(sent_table[ctypes.c_int(t)])
@@ -241,7 +243,7 @@ class Programs:
                 n = sum(drop_table[ctypes.c_int(t * nreasons + r)])
                 if n:
                     drops[(t, reason)] = n
-        seq = [int(v) for v in bpf["rs_seq"][ctypes.c_int(0)]]
+        seq = [int(v) for v in bpf[b"rs_seq"][ctypes.c_int(0)]]
         return KernelCounters(sent=sent, drops=drops, seq_by_cpu=seq)
 
     def detach(self) -> None:

@@ -43,6 +43,8 @@ class ProcInfo:
     egid: int | None = None
     loginuid: int | None = None
     session_id: int | None = None
+    # start_ns came from /proc (clock ticks) or is unknown, not from the kernel side
+    start_from_proc: bool = False
 
 
 class ProcessTable:
@@ -76,7 +78,8 @@ class ProcessTable:
         """A process first seen now: what /proc still says about it."""
         snap = self._snapshot(pid)
         if snap is None:
-            return ProcInfo(pid, start_ns, None, None, None, None, None, None)
+            return ProcInfo(pid, start_ns, None, None, None, None, None, None,
+                            start_from_proc=start_ns is None)
         start = start_ns if start_ns is not None else snap.start_ns
         parent = self._procs.get(snap.ppid) if snap.ppid else None
         if parent is None and snap.ppid:
@@ -101,12 +104,24 @@ class ProcessTable:
             egid=snap.egid,
             loginuid=snap.loginuid,
             session_id=snap.session_id,
+            start_from_proc=start_ns is None,
         )
 
     def _info_for(self, proc: dict[str, Any]) -> ProcInfo:
         pid, start = proc["pid"], proc["start_ns"]
         info = self._procs.get(pid)
+        if info is not None and info.start_from_proc and start is not None:
+            # First learnt from a record without a start time (a chdir), so its
+            # start came from /proc in clock ticks; the kernel side's is the one
+            # every event of this process carries.
+            info.start_ns = start
+            info.entity_id = proc["entity_id"]
+            info.start_from_proc = False
         if info is not None and (start is None or info.start_ns == start):
+            if info.ppid is None and proc["ppid"] is not None:
+                info.ppid = proc["ppid"]
+                info.parent_entity_id = proc["parent_entity_id"] or self._parent_entity_id(
+                    proc["ppid"])
             return info
         # Unknown, or a reused pid: in the full tier the event has the
         # parentage already, and /proc only adds the rest.
@@ -116,7 +131,16 @@ class ProcessTable:
             info.parent_entity_id = proc["parent_entity_id"]
         if proc["entity_id"] is not None:
             info.entity_id = proc["entity_id"]
+        if info.parent_entity_id is None and info.ppid:
+            info.parent_entity_id = self._parent_entity_id(info.ppid)
         return self._remember(info)
+
+    def _parent_entity_id(self, ppid: int) -> str | None:
+        """The entity id of a parent the kernel side could not name (reduced tier)."""
+        parent = self._procs.get(ppid)
+        if parent is None:
+            parent = self._remember(self._from_proc(ppid, None))
+        return parent.entity_id
 
     # ---- auxiliary records ----
 

@@ -68,7 +68,11 @@ class SensorConfig:
 
 
 class Stage(Protocol):
-    """A step between the reader and the sinks (container metadata, filters)."""
+    """A step between the reader and the sinks (container metadata, filters).
+
+    A stage (or sink) may also define ``counters() -> dict``: the sensor
+    reports them under ``components.<name>`` with its own counters.
+    """
 
     name: str
 
@@ -348,6 +352,12 @@ class Sensor:
                        "startup_seconds": round(self.startup_seconds, 3)},
             "queue_depth": self._queue.qsize() if self._queue is not None else 0,
         }
+        # Stages and sinks with counters of their own (Kafka delivery, metadata
+        # cache) report them under their name.
+        for part in (*self.stages, *self.sinks):
+            part_counters = getattr(part, "counters", None)
+            if callable(part_counters):
+                extra.setdefault("components", {})[part.name] = part_counters()
         if self._table is not None:
             extra["process_table"] = {"size": len(self._table),
                                       "evicted": self._table.evicted,

@@ -27,6 +27,7 @@ EVENT_NAMES = {
     wire.EVENT_TTY_WRITE: "tty.write",
     wire.EVENT_AUX_EXEC_ARGS: "aux.exec_args",
     wire.EVENT_AUX_CWD: "aux.cwd",
+    wire.EVENT_AUX_CGROUP: "aux.cgroup",
 }
 
 

@@ -1,0 +1,183 @@
+"""Process events from the real kernel, in both tiers.
+
+Each test starts real programs and asserts the exact events they caused.
+The full tier must fill every field; the reduced tier (no kernel reads)
+must fill the fields it promises: pid, tid, ppid, uid, gid, comm, argv,
+filename, executable, cwd, entity ids, exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ringside_schema import EventBase, ProcessExec, ProcessExit, ProcessFork
+
+from tests.harness import SensorThread
+
+pytestmark = pytest.mark.kernel
+
+NOBODY = 65534
+ECHO = "/bin/echo"
+ECHO_REAL = os.path.realpath(ECHO)
+
+
+@pytest.fixture
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # World-readable, so that a child running as nobody may chdir into it.
+    path = Path(tmp_path_factory.mktemp("work", numbered=True))
+    path.chmod(0o755)
+    path.parent.chmod(0o755)
+    return path
+
+
+def of_pid(pid: int, kind: type[EventBase]) -> object:
+    return lambda e: isinstance(e, kind) and e.process.pid == pid
+
+
+def test_exec_with_10000_byte_argument(sensor: SensorThread, workdir: Path) -> None:
+    arg = "a" * 10_000
+    child = subprocess.Popen([ECHO, arg], cwd=workdir, user=NOBODY, group=NOBODY,
+                             stdout=subprocess.DEVNULL)
+    assert child.wait() == 0
+
+    execs = sensor.wait_for(of_pid(child.pid, ProcessExec))
+    exits = sensor.wait_for(of_pid(child.pid, ProcessExit))
+    assert len(execs) == 1, execs
+    assert len(exits) == 1, exits
+    ex, end = execs[0], exits[0]
+    assert isinstance(ex, ProcessExec) and isinstance(end, ProcessExit)
+    p = ex.process
+    assert p.args == [ECHO, arg]
+    assert p.args_truncated is False
+    assert ex.truncated is None
+    assert p.pid == child.pid and p.tid == child.pid
+    assert p.ppid == os.getpid()
+    assert (p.uid, p.gid) == (NOBODY, NOBODY)
+    assert p.cwd == str(workdir)
+    if sensor.config.tier == "full":
+        assert p.executable == ECHO_REAL  # the file the kernel mapped, links resolved
+    else:
+        assert p.executable == ECHO  # the path given to execve, made absolute
+    assert ex.filename == ECHO
+    assert p.comm == "echo"
+    assert p.entity_id and p.parent_entity_id and p.entity_id != p.parent_entity_id
+    assert p.start_ns is not None and 0 < p.start_ns <= ex.ktime_ns
+    assert ex.sensor.tier == sensor.config.tier
+
+    assert end.process.entity_id == p.entity_id
+    assert end.exit_code == 0 and end.exit_signal is None
+    assert end.duration_ns is not None and 0 < end.duration_ns < 10_000_000_000
+    if sensor.config.tier == "full":
+        assert (p.euid, p.egid) == (NOBODY, NOBODY)
+
+
+def test_exit_code_and_signal(sensor: SensorThread) -> None:
+    code = subprocess.Popen(["/bin/sh", "-c", "exit 7"])
+    assert code.wait() == 7
+    killed = subprocess.Popen(["/bin/sleep", "30"])
+    sensor.wait_for(of_pid(killed.pid, ProcessExec))
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+
+    (end,) = sensor.wait_for(of_pid(code.pid, ProcessExit))
+    assert isinstance(end, ProcessExit)
+    assert (end.exit_code, end.exit_signal) == (7, None)
+    (dead,) = sensor.wait_for(of_pid(killed.pid, ProcessExit))
+    assert isinstance(dead, ProcessExit)
+    if sensor.config.tier == "full":
+        assert (dead.exit_code, dead.exit_signal) == (None, signal.SIGKILL)
+    else:
+        # No exit_group() ran: the reduced tier cannot know the signal.
+        assert (dead.exit_code, dead.exit_signal) == (None, None)
+
+
+def test_argv_over_the_cap_is_truncated_and_flagged(sensor: SensorThread) -> None:
+    args = [f"{i:05d}" + "b" * 994 for i in range(30)]  # 30 x 1000 bytes > 20 KiB
+    child = subprocess.Popen([ECHO, *args], stdout=subprocess.DEVNULL)
+    assert child.wait() == 0
+    (ex,) = sensor.wait_for(of_pid(child.pid, ProcessExec))
+    p = ex.process
+    assert p.args_truncated is True
+    assert ex.truncated is not None and "process.args" in ex.truncated
+    sent = "\0".join(p.args or [])
+    full = "\0".join([ECHO, *args])
+    assert len(sent) == 20480 - 1 or len(sent) == 20480  # the cap, less a cut NUL
+    assert full.startswith(sent)
+
+
+def test_relative_exec_and_chdir_in_child(sensor: SensorThread, workdir: Path) -> None:
+    (workdir / "sub").mkdir()
+    script = workdir / "sub" / "hello.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    # The shell changes directory, then runs a program by a relative path.
+    sh = subprocess.Popen(["/bin/sh", "-c", "cd sub && exec ./hello.sh"], cwd=workdir)
+    assert sh.wait() == 0
+    execs = sensor.wait_for(of_pid(sh.pid, ProcessExec), count=2)
+    assert len(execs) == 2
+    second = execs[1]
+    assert isinstance(second, ProcessExec)
+    assert second.filename == "./hello.sh"
+    assert second.process.cwd == str(workdir / "sub")
+    if sensor.config.tier == "full":
+        assert second.process.executable == "/usr/bin/dash"  # the interpreter runs
+    else:
+        assert second.process.executable == str(script)  # the reduced tier sees the path
+
+
+FORK_STORM = textwrap.dedent("""
+    import os, sys
+    n = int(sys.argv[1])
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+""")
+
+
+def test_fork_storm_of_2000_children_loses_nothing(sensor: SensorThread) -> None:
+    before = sensor.counters()
+    storm = subprocess.Popen([sys.executable, "-c", FORK_STORM, "2000"])
+    assert storm.wait(120) == 0
+
+    def forked(e: EventBase) -> bool:
+        return isinstance(e, ProcessFork) and e.process.pid == storm.pid
+
+    forks = sensor.wait_for(forked, count=2000, timeout=60)
+    children = {e.child.pid for e in forks if isinstance(e, ProcessFork)}
+
+    def child_exit(e: EventBase) -> bool:
+        return isinstance(e, ProcessExit) and e.process.pid in children
+
+    exits = sensor.wait_for(child_exit, count=2000, timeout=60)
+    assert len(forks) == 2000
+    assert len(children) == 2000
+    assert len(exits) == 2000
+    fork_ids = {e.child.entity_id for e in forks if isinstance(e, ProcessFork)}
+    assert {e.process.entity_id for e in exits} == fork_ids
+    assert all(e.process.ppid == storm.pid for e in exits)
+    after = sensor.counters()
+    assert after["kernel"]["dropped"] == before["kernel"]["dropped"] == 0
+    assert after["seq_gaps"] == 0
+    assert after["user_drops"] == {}
+    assert after["decode_errors"] == {}
+
+
+def test_own_activity_is_not_reported(full_sensor: SensorThread) -> None:
+    # This test process is the sensor's process: its forks are left out in
+    # the kernel.  The child's own exec is another process, and reported.
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    full_sensor.wait_for(of_pid(child.pid, ProcessExit))
+    me = os.getpid()
+    assert not [e for e in full_sensor.events
+                if isinstance(e, ProcessFork) and e.process.pid == me]
+    assert [e for e in full_sensor.events if isinstance(e, ProcessExec)
+            and e.process.pid == child.pid]
