@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 WIRE_VERSION = 1  # RS_WIRE_VERSION
 
 
+# Every mirrored C struct, by C name: what the layout test compares.
+C_STRUCTS: dict[str, CStruct] = {}
+
+
 class CStruct:
     """A C struct mirrored field by field, little-endian, no implicit padding.
 
@@ -40,6 +44,9 @@ class CStruct:
     """
 
     def __init__(self, c_name: str, fields: list[tuple[str, str]]) -> None:
+        if c_name in C_STRUCTS:
+            raise RuntimeError(f"struct {c_name} is mirrored twice")
+        C_STRUCTS[c_name] = self
         self.c_name = c_name
         self.fields = fields
         self.struct = struct.Struct("<" + "".join(fmt for _, fmt in fields))

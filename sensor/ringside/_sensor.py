@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ringside_schema import EventBase, Host, WireContext, WireFormatError, wire
+from ringside_schema import EventBase, Host, WireContext
 
-from ._aux import AUX_DECODERS, CwdChange, ExecArgs
 from ._bpf import AREAS, LoadOptions, Programs
+from ._decode import BatchDecoder
 from ._errors import ConfigError
 from ._proctable import ProcessTable
-from ._ring import Batch, RingReader
+from ._ring import RingReader
 from ._sinks import Sink
 from ._stats import Stats
 
@@ -97,10 +97,6 @@ def read_host() -> Host:
     )
 
 
-# Decode errors are logged at most this often; every one is counted.
-_LOG_EVERY = 10.0
-
-
 class Sensor:
     """Loads the programs, reads the ring, and feeds the stages and sinks.
 
@@ -124,6 +120,7 @@ class Sensor:
         self._reader: RingReader | None = None
         self._ctx: WireContext | None = None
         self._table: ProcessTable | None = None
+        self._decoder: BatchDecoder | None = None
         self._queue: asyncio.Queue[list[EventBase] | None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,8 +129,6 @@ class Sensor:
         self._delivered = 0
         self._stopped = False
         self._started = False
-        self._last_log = 0.0
-        self._decoders = {**wire.DECODERS, **AUX_DECODERS}
 
     # ---- lifecycle ----
 
@@ -157,6 +152,7 @@ class Sensor:
         self.tier = programs.tier
         self._ctx = WireContext(read_host(), self.instance, tier=programs.tier)  # type: ignore[arg-type]
         self._table = ProcessTable(self._ctx, reduced=programs.tier == "reduced")
+        self._decoder = BatchDecoder(self._ctx, self._table, self.stats)
         self._reader = RingReader(programs.ring_fd, programs.ring_size)
         self._queue = asyncio.Queue(maxsize=cfg.queue_batches)
         for stage in self.stages:
@@ -247,57 +243,11 @@ class Sensor:
             return 0
         self.stats.ring_records += len(batch)
         self.stats.ring_bytes += len(batch.data)
-        events = self._decode(batch)
+        assert self._decoder is not None
+        events = self._decoder.decode(batch)
         if events:
             self._enqueue(events)
         return len(batch)
-
-    def _decode(self, batch: Batch) -> list[EventBase]:
-        ctx, table, stats = self._ctx, self._table, self.stats
-        assert ctx is not None and table is not None
-        decoders = self._decoders
-        data = batch.data
-        events: list[EventBase] = []
-        for off, length in zip(batch.offsets, batch.lengths, strict=True):
-            try:
-                hdr = wire.parse_header(data, off, length)
-                fn = decoders.get(hdr.type)
-                if fn is None:
-                    raise WireFormatError("type", f"unknown event type {hdr.type}")
-                ev = fn(data, off, hdr, ctx)
-            except WireFormatError as exc:
-                stats.decode_errors[exc.reason] += 1
-                self._log_decode_error(exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the reader
-                stats.decode_errors["malformed"] += 1
-                self._log_decode_error(exc)
-                continue
-            try:
-                if isinstance(ev, ExecArgs):
-                    stats.decoded["aux.exec_args"] += 1
-                    table.on_exec_args(ev)
-                    continue
-                if isinstance(ev, CwdChange):
-                    stats.decoded["aux.cwd"] += 1
-                    table.on_cwd(ev)
-                    continue
-                stats.decoded[ev.event] += 1
-                stats.note_seq(hdr.cpu, hdr.seq)
-                table.apply(ev)
-            except Exception:
-                stats.internal_errors += 1
-                log.exception("process table failed on a %s record", hdr.type)
-                continue
-            events.append(ev)
-        return events
-
-    def _log_decode_error(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_log >= _LOG_EVERY:
-            self._last_log = now
-            log.warning("undecodable ring record (%s); %d so far", exc,
-                        sum(self.stats.decode_errors.values()))
 
     def _enqueue(self, events: list[EventBase]) -> None:
         assert self._queue is not None

@@ -1,0 +1,78 @@
+"""Turning a batch of ring records into events: the reader's synchronous half.
+
+Every record is decoded, or rejected with a counted (and rate-limited,
+logged) error; nothing a record contains can raise out of here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ringside_schema import EventBase, WireContext, WireFormatError, wire
+
+from ._aux import AUX_DECODERS, CwdChange, ExecArgs
+from ._proctable import ProcessTable
+from ._ring import Batch
+from ._stats import Stats
+
+log = logging.getLogger(__name__)
+
+# Decode errors are logged at most this often; every one is counted.
+LOG_EVERY = 10.0
+
+
+
+class BatchDecoder:
+    def __init__(self, ctx: WireContext, table: ProcessTable, stats: Stats) -> None:
+        self._ctx = ctx
+        self._table = table
+        self._stats = stats
+        self._decoders: dict[int, wire.Decoder] = {**wire.DECODERS, **AUX_DECODERS}
+        self._last_log = 0.0
+
+    def decode(self, batch: Batch) -> list[EventBase]:
+        ctx, table, stats = self._ctx, self._table, self._stats
+        decoders = self._decoders
+        data = batch.data
+        events: list[EventBase] = []
+        for off, length in zip(batch.offsets, batch.lengths, strict=True):
+            try:
+                hdr = wire.parse_header(data, off, length)
+                fn = decoders.get(hdr.type)
+                if fn is None:
+                    raise WireFormatError("type", f"unknown event type {hdr.type}")
+                ev = fn(data, off, hdr, ctx)
+            except WireFormatError as exc:
+                stats.decode_errors[exc.reason] += 1
+                self._log_error(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the reader
+                stats.decode_errors["malformed"] += 1
+                self._log_error(exc)
+                continue
+            try:
+                if isinstance(ev, ExecArgs):
+                    stats.decoded["aux.exec_args"] += 1
+                    table.on_exec_args(ev)
+                    continue
+                if isinstance(ev, CwdChange):
+                    stats.decoded["aux.cwd"] += 1
+                    table.on_cwd(ev)
+                    continue
+                stats.decoded[ev.event] += 1
+                stats.note_seq(hdr.cpu, hdr.seq)
+                table.apply(ev)
+            except Exception:
+                stats.internal_errors += 1
+                log.exception("process table failed on a record of type %d", hdr.type)
+                continue
+            events.append(ev)
+        return events
+
+    def _log_error(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= LOG_EVERY:
+            self._last_log = now
+            log.warning("undecodable ring record (%s); %d so far", exc,
+                        sum(self._stats.decode_errors.values()))
