@@ -10,6 +10,7 @@ Event models live in the separate ``ringside_schema`` package, which needs
 neither bcc nor root.
 """
 
+from ._containers import CgroupRule, ContainerEnricher, EnricherConfig
 from ._errors import (
     BpfLoadError,
     ConfigError,
@@ -27,7 +28,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BpfLoadError",
     "CallbackSink",
+    "CgroupRule",
     "ConfigError",
+    "ContainerEnricher",
+    "EnricherConfig",
     "EnrichmentError",
     "KernelSupportError",
     "NdjsonSink",

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 BPF_DIR = Path(os.environ.get("RINGSIDE_BPF_DIR") or Path(__file__).resolve().parents[2] / "bpf")
 AREAS = ("process", "file", "tty")
+# Areas the sensor loads for a stage that asks for them (Stage.bpf_areas), never
+# chosen by users: "cgroup" sends cgroup mkdir/rmdir records for container metadata.
+INTERNAL_AREAS = ("cgroup",)
 
 # Kernel struct members the full tier reads: (struct, member path, bytes read).
 # The size guards against a kernel that changed a member's type under us.
@@ -59,6 +62,12 @@ KERNEL_MEMBERS: list[tuple[str, str, int]] = [
     ("mm_struct", "arg_end", 8),
     ("mm_struct", "exe_file", 8),
     ("file", "f_path", 16),
+    ("file", "f_mode", 4),
+    ("file", "f_inode", 8),
+    ("file", "private_data", 8),
+    ("inode", "i_mode", 2),
+    ("inode", "i_rdev", 4),
+    ("tty_file_private", "tty", 8),
     ("signal_struct", "tty", 8),
     ("signal_struct", "live", 4),
     ("tty_struct", "name", 64),
@@ -73,6 +82,9 @@ AUDIT_MEMBERS: list[tuple[str, str, int]] = [
     ("task_struct", "loginuid", 4),
     ("task_struct", "sessionid", 4),
 ]
+
+
+PREFIX_MAX = 256  # RS_PREFIX_MAX: an LPM trie key holds at most 256 bytes
 
 
 def offset_macro(struct_name: str, member: str) -> str:
@@ -100,12 +112,29 @@ def btf_offset_flags(btf: Btf) -> list[str]:
     return flags
 
 
+# Areas that read struct file or tty_struct and so cannot run without kernel reads.
+FULL_TIER_ONLY = {"tty": "terminal output needs kernel reads to tell a terminal from a pipe"}
+
+
+@dataclass
+class Exclusions:
+    """What file and terminal events leave out, in the kernel (see common.bpf.h)."""
+
+    path_prefixes: tuple[str, ...] = ()
+    comms: tuple[str, ...] = ()
+    cgroup_ids: tuple[int, ...] = ()
+
+
 @dataclass
 class LoadOptions:
     tier: str = "auto"  # auto | full | reduced
     areas: tuple[str, ...] = ("process",)
+    require_all_areas: bool = True  # False: leave out, with a warning, areas the tier cannot run
     ring_size: int = 8 << 20  # bytes, a power of two multiple of the page size
     self_tgid: int = 0  # events of this process are not reported; 0 reports everything
+    report_failed_file_ops: bool = False
+    tty_budget: int = 0  # terminal bytes captured per process per second; 0 = no limit
+    exclusions: Exclusions = field(default_factory=Exclusions)
     extra_cflags: list[str] = field(default_factory=list)
 
 
@@ -154,7 +183,7 @@ class Programs:
 
     def __init__(self, options: LoadOptions) -> None:
         for area in options.areas:
-            if area not in AREAS:
+            if area not in AREAS and area not in INTERNAL_AREAS:
                 raise ConfigError(f"unknown event area {area!r}: choose from {', '.join(AREAS)}")
         size = options.ring_size
         if size < 4096 or size & (size - 1):
@@ -162,6 +191,15 @@ class Programs:
         self.options = options
         self.facts = kernel_facts()
         self.tier = choose_tier(options.tier, self.facts)
+        if self.tier == "reduced":
+            for area in options.areas:
+                if area not in FULL_TIER_ONLY:
+                    continue
+                why = f"event area {area!r} cannot run in the reduced tier: {FULL_TIER_ONLY[area]}"
+                if options.require_all_areas:
+                    raise ConfigError(why)
+                log.warning("%s; left out", why)
+            options.areas = tuple(a for a in options.areas if a not in FULL_TIER_ONLY)
         self.compile_seconds = 0.0
         self._bpf: Any = None
 
@@ -204,7 +242,17 @@ class Programs:
             ) from exc
         self.compile_seconds = time.monotonic() - started
         log.info("loaded %s tier BPF programs in %.2fs", self.tier, self.compile_seconds)
-        self.set_self_tgid(self.options.self_tgid)
+        self.write_config()
+        self.set_exclusions(self.options.exclusions)
+        if "file" in self.options.areas:
+            self._install_tail_call(BPF, b"file__emit", b"rs_file_tail")
+
+    def _install_tail_call(self, bpf_cls: Any, func: bytes, table: bytes) -> None:
+        try:
+            fn = self.bpf.load_func(func, bpf_cls.TRACEPOINT)
+            self.bpf[table][ctypes.c_int(0)] = ctypes.c_int(fn.fd)
+        except Exception as exc:  # bcc raises bare Exception
+            raise BpfLoadError(f"could not load {func.decode()}: {exc}") from exc
 
     @property
     def bpf(self) -> Any:
@@ -212,12 +260,44 @@ class Programs:
             raise RuntimeError("BPF programs are not loaded")
         return self._bpf
 
-    def set_self_tgid(self, tgid: int) -> None:
+    def write_config(self) -> None:
+        """struct rs_config from the options; takes effect at once, no recompiling."""
+        opts = self.options
         table = self.bpf[b"rs_config"]
         cfg = table.Leaf()
-        cfg.self_tgid = tgid
-        cfg.flags = 0
+        cfg.self_tgid = opts.self_tgid
+        cfg.flags = 1 if opts.report_failed_file_ops else 0  # RS_CFG_F_FILE_FAILED
+        cfg.tty_budget = opts.tty_budget
         table[ctypes.c_int(0)] = cfg
+
+    def set_exclusions(self, exclusions: Exclusions) -> None:
+        """Replace the kernel's exclusion maps (see filter__* in common.bpf.h)."""
+        bpf = self.bpf
+        prefixes = bpf[b"rs_exclude_prefix"]
+        prefixes.clear()
+        for prefix in exclusions.path_prefixes:
+            raw = prefix.encode()
+            if not raw or len(raw) > PREFIX_MAX:
+                raise ConfigError(
+                    f"excluded path prefix {prefix!r} must be 1 to {PREFIX_MAX} bytes"
+                )
+            key = prefixes.Key()
+            key.prefixlen = len(raw) * 8
+            ctypes.memmove(key.data, raw, len(raw))
+            prefixes[key] = ctypes.c_uint8(1)
+        comms = bpf[b"rs_exclude_comm"]
+        comms.clear()
+        for comm in exclusions.comms:
+            raw = comm.encode()
+            if not raw or len(raw) > 15:
+                raise ConfigError(f"excluded comm {comm!r} must be 1 to 15 bytes")
+            key = comms.Key()
+            ctypes.memmove(key.comm, raw, len(raw))
+            comms[key] = ctypes.c_uint8(1)
+        cgroups = bpf[b"rs_exclude_cgroup"]
+        cgroups.clear()
+        for cgid in exclusions.cgroup_ids:
+            cgroups[ctypes.c_uint64(cgid)] = ctypes.c_uint8(1)
 
     @property
     def ring_fd(self) -> int:
@@ -226,6 +306,14 @@ class Programs:
     @property
     def ring_size(self) -> int:
         return self.options.ring_size
+
+    def tty_bytes(self) -> dict[str, int]:
+        """Terminal output bytes captured, cut at the cap, and skipped over budget."""
+        if "tty" not in self.options.areas:
+            return {}
+        table = self.bpf[b"rs_tty_bytes"]
+        return {name: int(sum(table[ctypes.c_int(i)]))
+                for i, name in enumerate(("captured", "over_cap", "over_budget"))}
 
     def counters(self) -> KernelCounters:
         bpf = self.bpf

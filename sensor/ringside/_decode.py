@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ringside_schema import EventBase, WireContext, WireFormatError, wire
 
@@ -21,19 +23,27 @@ log = logging.getLogger(__name__)
 # Decode errors are logged at most this often; every one is counted.
 LOG_EVERY = 10.0
 
+# A stage's own auxiliary record: (counter name, decoder, handler of the decoded record).
+AuxHandler = tuple[str, wire.Decoder, Callable[[Any], None]]
 
 
 class BatchDecoder:
-    def __init__(self, ctx: WireContext, table: ProcessTable, stats: Stats) -> None:
+    def __init__(self, ctx: WireContext, table: ProcessTable, stats: Stats,
+                 aux_handlers: Mapping[int, AuxHandler] | None = None) -> None:
         self._ctx = ctx
         self._table = table
         self._stats = stats
         self._decoders: dict[int, wire.Decoder] = {**wire.DECODERS, **AUX_DECODERS}
+        # Auxiliary records a stage takes (Stage.aux_handlers): type -> (counter, handler).
+        self._handlers: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        for etype, (name, decode, handle) in (aux_handlers or {}).items():
+            self._decoders[etype] = decode
+            self._handlers[etype] = (f"aux.{name}", handle)
         self._last_log = 0.0
 
     def decode(self, batch: Batch) -> list[EventBase]:
         ctx, table, stats = self._ctx, self._table, self._stats
-        decoders = self._decoders
+        decoders, handlers = self._decoders, self._handlers
         data = batch.data
         events: list[EventBase] = []
         for off, length in zip(batch.offsets, batch.lengths, strict=True):
@@ -59,6 +69,11 @@ class BatchDecoder:
                 if isinstance(ev, CwdChange):
                     stats.decoded["aux.cwd"] += 1
                     table.on_cwd(ev)
+                    continue
+                if hdr.type in handlers:
+                    name, handle = handlers[hdr.type]
+                    stats.decoded[name] += 1
+                    handle(ev)
                     continue
                 stats.decoded[ev.event] += 1
                 stats.note_seq(hdr.cpu, hdr.seq)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ringside_schema import EventBase, Host, WireContext
 
-from ._bpf import AREAS, LoadOptions, Programs
+from ._bpf import AREAS, Exclusions, LoadOptions, Programs
 from ._decode import BatchDecoder
 from ._errors import ConfigError
 from ._proctable import ProcessTable
@@ -49,9 +49,15 @@ class SensorConfig:
     """How the sensor runs.  Every field has a default fit for one host."""
 
     tier: str = "auto"  # auto | full | reduced
-    areas: tuple[str, ...] = ("process",)
+    areas: tuple[str, ...] = AREAS
+    # False: an area the tier cannot run (tty in the reduced tier) is left out
+    # with a warning; True: that is an error.
+    require_all_areas: bool = False
     ring_size: int = 8 << 20  # bytes; the ring absorbs bursts while user space catches up
     include_self: bool = False  # report the sensor's own activity (it feeds back on itself)
+    exclusions: Exclusions = field(default_factory=Exclusions)  # file and tty events only
+    report_failed_file_ops: bool = False
+    tty_budget: int = 1 << 20  # terminal bytes captured per process per second; 0: no limit
     queue_batches: int = 1024  # batches between the reader and the pump
     max_batch_bytes: int = 1 << 20  # ring bytes copied out per read
     batch_delay: float = 0.001  # s to let records gather after a full read, instead of epoll
@@ -65,6 +71,8 @@ class SensorConfig:
             raise ConfigError("queue_batches must be at least 1")
         if self.batch_delay < 0:
             raise ConfigError("batch_delay must not be negative")
+        if self.tty_budget < 0:
+            raise ConfigError("tty_budget must not be negative")
 
 
 class Stage(Protocol):
@@ -72,6 +80,12 @@ class Stage(Protocol):
 
     A stage (or sink) may also define ``counters() -> dict``: the sensor
     reports them under ``components.<name>`` with its own counters.
+
+    A stage may also take kernel records of its own: ``bpf_areas`` (internal
+    areas the sensor then loads, e.g. ``("cgroup",)``) and ``aux_handlers()
+    -> {event type: (name, decoder, handler)}``.  Each handler gets its
+    decoded records on the reader, in ring order, before any later event
+    reaches the stage; it must be quick and must not wait.
     """
 
     name: str
@@ -139,11 +153,18 @@ class Sensor:
         began = time.monotonic()
         cfg = self.config
         self._loop = asyncio.get_running_loop()
+        areas = cfg.areas + tuple(dict.fromkeys(
+            a for stage in self.stages for a in getattr(stage, "bpf_areas", ())
+            if a not in cfg.areas))
         programs = Programs(LoadOptions(
             tier=cfg.tier,
-            areas=cfg.areas,
+            areas=areas,
+            require_all_areas=cfg.require_all_areas,
             ring_size=cfg.ring_size,
             self_tgid=0 if cfg.include_self else os.getpid(),
+            report_failed_file_ops=cfg.report_failed_file_ops,
+            tty_budget=cfg.tty_budget,
+            exclusions=cfg.exclusions,
             extra_cflags=cfg.extra_cflags,
         ))
         # Compiling takes a second or two of CPU; nothing else runs yet.
@@ -152,7 +173,13 @@ class Sensor:
         self.tier = programs.tier
         self._ctx = WireContext(read_host(), self.instance, tier=programs.tier)  # type: ignore[arg-type]
         self._table = ProcessTable(self._ctx, reduced=programs.tier == "reduced")
-        self._decoder = BatchDecoder(self._ctx, self._table, self.stats)
+        self._ctx.resolve_dir = self._table.resolve_dir
+        aux_handlers = {}
+        for stage in self.stages:
+            hook = getattr(stage, "aux_handlers", None)
+            if callable(hook):
+                aux_handlers.update(hook())
+        self._decoder = BatchDecoder(self._ctx, self._table, self.stats, aux_handlers)
         self._reader = RingReader(programs.ring_fd, programs.ring_size)
         self._queue = asyncio.Queue(maxsize=cfg.queue_batches)
         for stage in self.stages:
