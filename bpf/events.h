@@ -139,7 +139,12 @@ enum rs_vl_type {
 	RS_VL_PATH_NEW = 7,  /* rename: the new path; link: the new link's path */
 	RS_VL_LINK_TARGET = 8, /* symlink: the target text, as given */
 	RS_VL_TTY_OUT = 9,   /* bytes written to a terminal */
+	RS_VL_DIR = 10,      /* absolute directory a relative PATH is resolved against */
+	RS_VL_DIR_NEW = 11,  /* the same for PATH_NEW */
 };
+
+/* A dirfd meaning "the working directory" (AT_FDCWD) in dfd fields. */
+#define RS_AT_FDCWD -100
 
 /* rs_vl_field.flags */
 #define RS_VL_F_TRUNCATED (1U << 0) /* the value was longer than its cap */
@@ -215,16 +220,29 @@ enum rs_file_op {
 	RS_FILE_OP_FCHMODAT2 = 28,
 };
 
-/* RS_EVENT_FILE_*: fields PATH, PATH_NEW, LINK_TARGET as the op needs */
+/*
+ * RS_EVENT_FILE_*: fields, as the op needs them:
+ *   PATH         the file (rename: the old name; link: the existing file),
+ *                as the process gave it, or absolute when it came from an fd
+ *   DIR          where a relative PATH starts: the cwd or the *at dirfd
+ *   PATH_NEW     rename: the new name; link and symlink: the new link
+ *   DIR_NEW      where a relative PATH_NEW starts
+ *   LINK_TARGET  symlink: the target text, as given (never resolved)
+ * The kernel side sends DIR only for relative paths, and only in the full
+ * tier; user space joins them (or, in the reduced tier, uses what it knows
+ * of the process's cwd and descriptors).
+ */
 struct rs_file_event {
 	struct rs_header hdr;
 	struct rs_process proc;
 	__u32 op;     /* enum rs_file_op */
-	__u32 mode;   /* chmod: new mode; create: requested mode */
+	__u32 mode;   /* chmod: new mode; create: requested mode (mknod: with the file type) */
 	__u32 uid;    /* chown: new owner; 0xffffffff = unchanged */
 	__u32 gid;
-	__u32 oflags; /* open(2) flags for create and modify */
+	__u32 oflags; /* open(2) flags; unlinkat/linkat/fchownat: their flags argument */
 	__s32 ret;    /* syscall return value (>= 0: success) */
+	__s32 dfd;    /* dirfd of PATH (-100 = AT_FDCWD); the fd itself for fchmod & co */
+	__s32 dfd2;   /* dirfd of PATH_NEW */
 	struct rs_varlen vl;
 };
 
@@ -253,7 +271,7 @@ struct rs_aux_cwd {
 	struct rs_header hdr;
 	__u32 pid;
 	__u32 tid;
-	__s32 fd;  /* fchdir: the descriptor; chdir: -100 (AT_FDCWD) */
+	__s32 fd;  /* fchdir: the descriptor; chdir: RS_AT_FDCWD */
 	__u32 pad;
 	struct rs_varlen vl;
 };
@@ -272,9 +290,19 @@ struct rs_aux_cgroup {
 };
 
 /* Sensor configuration, one entry in map rs_config, written by user space. */
+#define RS_CFG_F_FILE_FAILED (1U << 0) /* also report file operations that failed */
 struct rs_config {
 	__u32 self_tgid;    /* events of this process are not reported (0 = report) */
 	__u32 flags;        /* RS_CFG_F_* */
+	__u64 tty_budget;   /* terminal bytes captured per process per second; 0 = no limit */
+};
+
+/* Terminal output accounting: index of map rs_tty_bytes */
+enum rs_tty_count {
+	RS_TTY_CAPTURED = 0,    /* bytes sent in tty.write events */
+	RS_TTY_OVER_CAP = 1,    /* bytes of writes longer than RS_TTY_OUT_MAX, not sent */
+	RS_TTY_OVER_BUDGET = 2, /* bytes of a process over its budget, no event sent */
+	RS_TTY_COUNT_MAX = 3,
 };
 
 #endif /* RINGSIDE_EVENTS_H */

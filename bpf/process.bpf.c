@@ -367,7 +367,7 @@ out:
 
 TRACEPOINT_PROBE(syscalls, sys_enter_chdir)
 {
-	chdir__enter(args->filename, -100);
+	chdir__enter(args->filename, RS_AT_FDCWD);
 	return 0;
 }
 

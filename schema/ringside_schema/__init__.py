@@ -19,7 +19,18 @@ from ._common import (
 from ._events import EVENT_MODELS, Event
 from .codec import decode, encode, validate
 from .errors import MessageFormatError, SchemaError, WireFormatError
+from .file import (
+    FileChmod,
+    FileChown,
+    FileCreate,
+    FileDelete,
+    FileInfo,
+    FileLink,
+    FileModify,
+    FileRename,
+)
 from .process import ForkChild, ProcessExec, ProcessExit, ProcessFork
+from .tty import TtyInfo, TtyWrite
 
 __all__ = [
     "EVENT_MODELS",
@@ -28,6 +39,14 @@ __all__ = [
     "Container",
     "Event",
     "EventBase",
+    "FileChmod",
+    "FileChown",
+    "FileCreate",
+    "FileDelete",
+    "FileInfo",
+    "FileLink",
+    "FileModify",
+    "FileRename",
     "ForkChild",
     "Host",
     "MessageFormatError",
@@ -38,6 +57,8 @@ __all__ = [
     "ProcessFork",
     "SchemaError",
     "Sensor",
+    "TtyInfo",
+    "TtyWrite",
     "WireContext",
     "WireFormatError",
     "decode",

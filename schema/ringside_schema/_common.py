@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -184,6 +185,9 @@ class WireContext:
         self.instance = instance
         self.clock = clock or Clock()
         self.tier: Tier = tier
+        # Where a relative path without a directory from the kernel starts:
+        # (pid, dirfd) -> directory.  The sensor's process table supplies it.
+        self.resolve_dir: Callable[[int, int], str | None] | None = None
         self._sensor = {"instance": instance, "tier": tier}
         self._ids: dict[tuple[int, int], str] = {}
 

@@ -283,7 +283,7 @@ class Programs:
                 )
             key = prefixes.Key()
             key.prefixlen = len(raw) * 8
-            ctypes.memmove(key.data, raw, len(raw))
+            key.data = raw  # a ctypes char array takes bytes (and zero-fills the rest)
             prefixes[key] = ctypes.c_uint8(1)
         comms = bpf[b"rs_exclude_comm"]
         comms.clear()
@@ -292,7 +292,7 @@ class Programs:
             if not raw or len(raw) > 15:
                 raise ConfigError(f"excluded comm {comm!r} must be 1 to 15 bytes")
             key = comms.Key()
-            ctypes.memmove(key.comm, raw, len(raw))
+            key.comm = raw
             comms[key] = ctypes.c_uint8(1)
         cgroups = bpf[b"rs_exclude_cgroup"]
         cgroups.clear()

@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._bpf import AREAS
+from ._bpf import AREAS, Exclusions
 from ._errors import ConfigError, RingsideError
+from ._kernel import cgroup_id
 
 log = logging.getLogger("ringside")
 
@@ -56,6 +57,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+# Paths whose writes are constant noise on any host (a shell opens /dev/null for
+# writing all the time); `--exclude-path` replaces the list.
+DEFAULT_EXCLUDED_PATHS = ("/proc/", "/sys/", "/dev/null", "/dev/pts/", "/dev/tty")
+
+
 def _ring_mib(text: str) -> int:
     mib = _positive_int(text)
     if mib & (mib - 1):
@@ -72,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="attach to the kernel and write events")
-    run.add_argument("--events", type=_areas, default=("process",), metavar="AREAS",
-                     help=f"comma-separated event areas: {','.join(AREAS)} (default: process)")
+    run.add_argument("--events", type=_areas, default=None, metavar="AREAS",
+                     help=f"comma-separated event areas: {','.join(AREAS)} (default: every "
+                     "area this kernel's tier can run)")
     run.add_argument("--tier", choices=["auto", "full", "reduced"], default="auto",
                      help="full reads kernel memory; reduced does not (lockdown=confidentiality)."
                      " Default: the best this kernel allows")
@@ -87,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after this many seconds")
     run.add_argument("--output", default="-", metavar="PATH",
                      help="NDJSON destination (default: - for stdout)")
+    filters = run.add_argument_group(
+        "exclusions", "file and terminal events left out in the kernel (process events never are)")
+    filters.add_argument("--exclude-path", action="append", default=None, metavar="PREFIX",
+                         help="leave out file events under this path prefix; repeatable "
+                         f"(default: {' '.join(DEFAULT_EXCLUDED_PATHS)})")
+    filters.add_argument("--exclude-comm", action="append", default=[], metavar="COMM",
+                         help="leave out file and tty events of processes with this name")
+    filters.add_argument("--exclude-cgroup", action="append", default=[], metavar="PATH",
+                         help="leave out file and tty events of this cgroup (v2 path, e.g. "
+                         "/system.slice/backup.service) and everything below it")
+    run.add_argument("--report-failed", action="store_true",
+                     help="also report file operations that failed (result < 0)")
+    run.add_argument("--tty-budget", type=_non_negative_int, default=1 << 20, metavar="BYTES",
+                     help="terminal output captured per process per second; 0 = no limit "
+                     "(default: 1048576)")
     run.add_argument("--no-stats", action="store_true",
                      help="do not print the counters on stderr at exit")
 
@@ -100,8 +132,21 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ._sinks import NdjsonSink
 
     out = sys.stdout.buffer if args.output == "-" else open(args.output, "ab")
-    config = SensorConfig(tier=args.tier, areas=args.events, ring_size=args.ring_size,
-                          include_self=args.include_self)
+    config = SensorConfig(
+        tier=args.tier,
+        areas=args.events or AREAS,
+        require_all_areas=args.events is not None,
+        ring_size=args.ring_size,
+        include_self=args.include_self,
+        exclusions=Exclusions(
+            path_prefixes=tuple(args.exclude_path if args.exclude_path is not None
+                                else DEFAULT_EXCLUDED_PATHS),
+            comms=tuple(args.exclude_comm),
+            cgroup_ids=tuple(cgroup_id(path) for path in args.exclude_cgroup),
+        ),
+        report_failed_file_ops=args.report_failed,
+        tty_budget=args.tty_budget,
+    )
     sensor = Sensor(config, sinks=[NdjsonSink(out)], max_events=args.max_events)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -49,6 +49,33 @@ def tracepoint_has_field(category: str, name: str, field: str) -> bool:
     return fmt is not None and re.search(rf"field:[^;]*\b{re.escape(field)};", fmt) is not None
 
 
+def cgroup2_root() -> Path | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on hybrid hosts)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return None
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[2] == "cgroup2":
+            return Path(parts[1])
+    return None
+
+
+def cgroup_id(path: str) -> int:
+    """The id bpf_get_current_cgroup_id() reports for a v2 cgroup path: its inode number."""
+    from ._errors import ConfigError
+
+    root = cgroup2_root()
+    if root is None:
+        raise ConfigError("no cgroup v2 hierarchy is mounted: cannot exclude by cgroup")
+    target = root / path.lstrip("/")
+    try:
+        return target.stat().st_ino
+    except OSError as exc:
+        raise ConfigError(f"cgroup {path!r} not found under {root}: {exc.strerror}") from exc
+
+
 def possible_cpus() -> int:
     """Count of possible CPUs, the bound of bpf_get_smp_processor_id()."""
     try:

@@ -111,3 +111,9 @@ def _read_bytes(path: Path) -> bytes | None:
 
 def readlink_cwd(pid: int, proc: Path = Path("/proc")) -> str | None:
     return _readlink(proc / str(pid) / "cwd")
+
+
+def readlink_fd(pid: int, fd: int, proc: Path = Path("/proc")) -> str | None:
+    target = _readlink(proc / str(pid) / "fd" / str(fd))
+    # pipes and sockets read as "pipe:[123]": not a directory anyone can start from
+    return target if target and target.startswith("/") else None

@@ -22,7 +22,7 @@ from typing import Any
 from ringside_schema import EventBase, WireContext
 
 from ._aux import AT_FDCWD, CwdChange, ExecArgs
-from ._procfs import ProcSnapshot, read_process, readlink_cwd
+from ._procfs import ProcSnapshot, read_process, readlink_cwd, readlink_fd
 
 # Both bounded: a sensor runs for months and must not grow with every pid it sees.
 MAX_PROCESSES = 65536
@@ -162,6 +162,13 @@ class ProcessTable:
             info.cwd = os.path.normpath(os.path.join(info.cwd, rec.path))
         else:
             info.cwd = readlink_cwd(rec.pid, self._proc)
+
+    def resolve_dir(self, pid: int, dfd: int) -> str | None:
+        """Where a relative path of `pid` given with dirfd `dfd` starts (reduced tier)."""
+        if dfd == AT_FDCWD:
+            info = self._procs.get(pid)
+            return info.cwd if info is not None and info.cwd else readlink_cwd(pid, self._proc)
+        return readlink_fd(pid, dfd, self._proc)
 
     # ---- events ----
 

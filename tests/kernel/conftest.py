@@ -10,14 +10,16 @@ from tests.harness import SensorThread
 
 @pytest.fixture(scope="session")
 def full_sensor() -> Iterator[SensorThread]:
-    sensor = SensorThread(SensorConfig(tier="full", areas=("process",))).start()
+    sensor = SensorThread(SensorConfig(tier="full", areas=("process", "file", "tty"),
+                                       require_all_areas=True)).start()
     yield sensor
     sensor.stop()
 
 
 @pytest.fixture(scope="session")
 def reduced_sensor() -> Iterator[SensorThread]:
-    sensor = SensorThread(SensorConfig(tier="reduced", areas=("process",))).start()
+    sensor = SensorThread(SensorConfig(tier="reduced", areas=("process", "file"),
+                                       require_all_areas=True)).start()
     yield sensor
     sensor.stop()
 
