@@ -142,7 +142,7 @@ def _resolve(fields: w.VarFields, path_type: int, dir_type: int, dfd: int, pid: 
     if flags & w.VL_F_TRUNCATED:
         note_truncated(values, name)
     if path.startswith("/"):
-        return posixpath.normpath(path)
+        return normalize(path)
     base: str | None = None
     if dir_type in fields:
         dir_raw, dir_flags = fields[dir_type]
@@ -153,7 +153,16 @@ def _resolve(fields: w.VarFields, path_type: int, dir_type: int, dfd: int, pid: 
         base = ctx.resolve_dir(pid, dfd)
     if base is None:
         return path  # relative: nobody could say where it starts
-    return posixpath.normpath(posixpath.join(base, path)) if path else base
+    if not path:
+        return base  # AT_EMPTY_PATH: the descriptor's file itself
+    return normalize(path if base == "/" and path.startswith("/") else f"{base}/{path}")
+
+
+def normalize(path: str) -> str:
+    """Lexically tidy an absolute path ('//', '.', '..'), skipping the work when there is none."""
+    if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
+        return posixpath.normpath(path)
+    return path
 
 
 def _file_type(syscall: str, mode: int, oflags: int, etype: int) -> FileType | None:

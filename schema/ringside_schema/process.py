@@ -90,7 +90,22 @@ def split_argv(data: bytes) -> list[str]:
 
 
 def process_block(buf: Any, off: int, ctx: WireContext) -> dict[str, Any]:
-    """The ``process`` values of an rs_process at ``off``."""
+    """The ``process`` values of an rs_process at ``off`` (a fresh dict: callers fill it).
+
+    The 80 bytes of a thread's block repeat from event to event, so decoded
+    blocks are kept by their bytes; a hit costs a slice and a dict copy.
+    """
+    raw = bytes(buf[off : off + w.PROCESS.size])
+    cached = ctx.process_cache.get(raw)
+    if cached is None:
+        if len(ctx.process_cache) >= 4096:
+            ctx.process_cache.clear()
+        cached = ctx.process_cache[raw] = _process_block(raw, ctx)
+    return cached.copy()
+
+
+def _process_block(buf: Any, ctx: WireContext) -> dict[str, Any]:
+    off = 0
     (start_ns, pstart, cgroup_id, pid, tid, ppid, uid, gid, euid, egid, loginuid,
      sessionid, flags, comm) = w.PROCESS.unpack_from(buf, off)
     creds = flags & w.PROC_F_CREDS
