@@ -49,3 +49,16 @@ def exit_record(status: int, **proc: object) -> bytes:
 
 def fork_record(child_pid: int, child_start_ns: int, **proc: object) -> bytes:
     return record(1, process(**proc) + struct.pack("<QII", child_start_ns, child_pid, 0))  # type: ignore[arg-type]
+
+
+def file_record(etype: int, op: int, fields: list[tuple[int, int, bytes]], *, mode: int = 0,
+                uid: int = 0xFFFFFFFF, gid: int = 0xFFFFFFFF, oflags: int = 0, ret: int = 0,
+                dfd: int = -100, dfd2: int = -100, **proc: object) -> bytes:
+    fixed = struct.pack("<IIIIIiii", op, mode, uid, gid, oflags, ret, dfd, dfd2)
+    return record(etype, process(**proc) + fixed, fields)  # type: ignore[arg-type]
+
+
+def tty_record(fields: list[tuple[int, int, bytes]], *, length: int, skipped: int = 0,
+               rows: int = 24, cols: int = 80, **proc: object) -> bytes:
+    fixed = struct.pack("<IIHHI", length, skipped, rows, cols, 0)
+    return record(32, process(**proc) + fixed, fields)  # type: ignore[arg-type]

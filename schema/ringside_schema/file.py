@@ -155,13 +155,15 @@ def _resolve(fields: w.VarFields, path_type: int, dir_type: int, dfd: int, pid: 
         return path  # relative: nobody could say where it starts
     if not path:
         return base  # AT_EMPTY_PATH: the descriptor's file itself
-    return normalize(path if base == "/" and path.startswith("/") else f"{base}/{path}")
+    return normalize(f"{base.rstrip('/')}/{path}")
 
 
 def normalize(path: str) -> str:
     """Lexically tidy an absolute path ('//', '.', '..'), skipping the work when there is none."""
     if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
-        return posixpath.normpath(path)
+        # normpath keeps a leading '//' (POSIX leaves it implementation-defined);
+        # Linux reads it as '/'.
+        return "/" + posixpath.normpath(path).lstrip("/")
     return path
 
 

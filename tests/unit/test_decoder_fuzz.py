@@ -24,7 +24,7 @@ FIELD = st.tuples(VL_TYPES, st.sampled_from([0, wire.VL_F_TRUNCATED]), st.binary
 
 @st.composite
 def valid_records(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["exec", "exit", "fork"]))
+    kind = draw(st.sampled_from(["exec", "exit", "fork", "file", "tty"]))
     proc = {
         "pid": draw(st.integers(0, 2**32 - 1)),
         "ppid": draw(st.integers(0, 2**32 - 1)),
@@ -34,6 +34,14 @@ def valid_records(draw: st.DrawFn) -> bytes:
     }
     if kind == "exec":
         return wb.exec_record(draw(st.lists(FIELD, max_size=5)), **proc)
+    if kind == "file":
+        return wb.file_record(draw(st.integers(16, 22)), draw(st.integers(1, 28)),
+                              draw(st.lists(FIELD, max_size=5)),
+                              mode=draw(st.integers(0, 2**32 - 1)),
+                              ret=draw(st.integers(-(2**31), 2**31 - 1)), **proc)
+    if kind == "tty":
+        return wb.tty_record(draw(st.lists(FIELD, max_size=3)),
+                             length=draw(st.integers(0, 2**32 - 1)), **proc)
     if kind == "exit":
         return wb.exit_record(draw(st.integers(0, 2**32 - 1)), **proc)
     return wb.fork_record(draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**64 - 1)),
