@@ -22,6 +22,7 @@ from ringside_schema import wire
 from ._btf import Btf
 from ._errors import BpfLoadError, ConfigError, KernelSupportError
 from ._kernel import KernelFacts, kernel_facts, possible_cpus
+from ._memory import release_compiler_memory
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class KernelCounters:
     sent: dict[int, int]
     drops: dict[tuple[int, str], int]
     seq_by_cpu: list[int]
+    # Terminal output bytes: captured, over_cap, over_budget (Programs.tty_bytes; empty without tty).
+    tty_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
@@ -246,6 +249,7 @@ class Programs:
         self.set_exclusions(self.options.exclusions)
         if "file" in self.options.areas:
             self._install_tail_call(BPF, b"file__emit", b"rs_file_tail")
+        release_compiler_memory()
 
     def _install_tail_call(self, bpf_cls: Any, func: bytes, table: bytes) -> None:
         try:
@@ -332,7 +336,7 @@ class Programs:
                 if n:
                     drops[(t, reason)] = n
         seq = [int(v) for v in bpf[b"rs_seq"][ctypes.c_int(0)]]
-        return KernelCounters(sent=sent, drops=drops, seq_by_cpu=seq)
+        return KernelCounters(sent=sent, drops=drops, seq_by_cpu=seq, tty_bytes=self.tty_bytes())
 
     def detach(self) -> None:
         """Stop every program from firing; the maps (and what the ring holds) stay."""

@@ -46,7 +46,8 @@ class NdjsonSink(Sink):
 
     Pipes, sockets and terminals are written through an asyncio transport,
     so a slow reader pushes back instead of blocking the event loop; regular
-    files are written directly.
+    files and other devices (/dev/null) are written directly: uvloop's pipe
+    transport aborts the process on a character device that is not a tty.
     """
 
     name = "ndjson"
@@ -59,7 +60,7 @@ class NdjsonSink(Sink):
     async def start(self) -> None:
         fd = self._stream.fileno()
         mode = os.fstat(fd).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
             loop = asyncio.get_running_loop()
             transport, protocol = await loop.connect_write_pipe(
                 asyncio.streams.FlowControlMixin, os.fdopen(os.dup(fd), "wb", buffering=0)
