@@ -75,7 +75,7 @@ class SensorThread:
         return self.call(self.sensor.counters)  # type: ignore[no-any-return]
 
     def wait_for(self, predicate: Callable[[EventBase], bool], count: int = 1,
-                 timeout: float = 20.0) -> list[EventBase]:
+                 timeout: float = 60.0) -> list[EventBase]:
         """Events matching predicate, once at least `count` arrived (or timeout)."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -39,7 +39,7 @@ class PtyShell:
         # A window size, so events can show the one the kernel holds (a new pty has 0x0).
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
 
-    def expect(self, text: bytes, timeout: float = 20.0) -> None:
+    def expect(self, text: bytes, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.screen:
             remaining = deadline - time.monotonic()
