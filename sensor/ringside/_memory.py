@@ -10,7 +10,6 @@ here: ~183 MB after start without this, ~80 MB with it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -22,10 +21,9 @@ COMPILER_LIBRARIES = ("libLLVM", "libclang")
 
 def release_compiler_memory() -> None:
     """Trim the heap and page out the compiler's libraries; best effort, never raises."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    libc = ctypes.CDLL(libc_name, use_errno=True)
+    # The process's own symbols, libc's among them.  (ctypes.util.find_library
+    # would run ldconfig in a child process: an exec event from the sensor.)
+    libc = ctypes.CDLL(None, use_errno=True)
     try:
         libc.malloc_trim(0)  # glibc: hand freed heap pages back to the kernel
     except AttributeError:
