@@ -96,7 +96,7 @@ def kernel_headers() -> tuple[Path | None, str]:
     target = build.resolve()
     version = re.search(r"linux-headers-([^/]+)", str(target))
     if version and not version.group(1).startswith(platform.release().split("-")[0]):
-        return target, f"{version.group(1)} (not the running kernel: fine, offsets come from BTF)"
+        return target, "not the running kernel's: fine, struct offsets come from BTF"
     return target, "matching"
 
 
