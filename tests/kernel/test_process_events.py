@@ -181,3 +181,17 @@ def test_own_activity_is_not_reported(full_sensor: SensorThread) -> None:
                 if isinstance(e, ProcessFork) and e.process.pid == me]
     assert [e for e in full_sensor.events if isinstance(e, ProcessExec)
             and e.process.pid == child.pid]
+
+
+def test_own_activity_is_reported_when_asked() -> None:
+    from ringside import SensorConfig
+
+    mine = SensorThread(SensorConfig(tier="full", areas=("process",), include_self=True)).start()
+    try:
+        child = subprocess.Popen(["/bin/true"])
+        child.wait()
+        forks = mine.wait_for(lambda e: isinstance(e, ProcessFork)
+                              and e.child.pid == child.pid)
+        assert len(forks) == 1 and forks[0].process.pid == os.getpid()
+    finally:
+        mine.stop()

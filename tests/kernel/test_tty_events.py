@@ -141,3 +141,34 @@ def test_writes_to_a_pipe_or_file_are_not_captured(full_sensor: SensorThread,
     captured: list[EventBase] = [e for e in full_sensor.events
                                  if isinstance(e, TtyWrite) and e.process.pid in writers]
     assert captured == []
+
+
+@pytest.fixture
+def tiny_budget(full_sensor: SensorThread) -> Iterator[int]:
+    """The session sensor with a 1,000-byte-per-second terminal budget, set at run time."""
+    programs = full_sensor.sensor.programs  # type: ignore[union-attr]
+    assert programs is not None
+    budget = 1000
+    programs.options.tty_budget = budget
+    full_sensor.call(programs.write_config)
+    yield budget
+    programs.options.tty_budget = full_sensor.config.tty_budget
+    full_sensor.call(programs.write_config)
+
+
+def test_a_process_over_its_budget_is_counted_not_captured(
+        full_sensor: SensorThread, shell: PtyShell, tiny_budget: int) -> None:
+    before = full_sensor.sensor.programs.tty_bytes()  # type: ignore[union-attr]
+    # Ten writes of 600 bytes within well under a second: the first two fit the
+    # budget (the second starts below it), the other eight do not.
+    shell.type("python3 -c \"import os\nfor _ in range(10): os.write(1, b'z' * 599 + b'\\n')\"")
+    shell.expect(b"z\r\n" * 1)
+    shell.type("/bin/echo budget-done")
+    shell.expect(b"budget-done\r\n")
+    py = exec_of(full_sensor, shell.pid, "python3")
+    full_sensor.wait_for(lambda e: isinstance(e, TtyWrite) and e.data == "budget-done\n")
+    captured = writes(full_sensor, py.process.pid)
+    after = full_sensor.sensor.programs.tty_bytes()  # type: ignore[union-attr]
+    assert [w.length for w in captured] == [600, 600]
+    assert after["over_budget"] - before["over_budget"] == 8 * 600
+    assert after["captured"] - before["captured"] >= 1200
