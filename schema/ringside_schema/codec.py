@@ -37,7 +37,8 @@ def model_fields(obj: Any) -> dict[str, Any]:
 
 def encode(event: BaseModel) -> bytes:
     """msgpack bytes of an event (nested models become maps)."""
-    return msgpack.packb(event.__dict__, default=model_fields, use_bin_type=True)
+    packed: bytes = msgpack.packb(event.__dict__, default=model_fields, use_bin_type=True)
+    return packed
 
 
 def decode(value: bytes) -> Event:

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from . import wire as w
 from ._common import EventBase, Process, WireContext, _Model, build
+from .errors import WireFormatError
 from .process import event_values, note_truncated, process_block
 
 # enum rs_file_op -> syscall name; never renumbered
@@ -186,7 +187,7 @@ def decode_file(buf: Any, off: int, hdr: w.Header, ctx: WireContext) -> _FileEve
     op, mode, uid, gid, oflags, ret, dfd, dfd2 = _FIXED.unpack_from(buf, off + _FIXED_OFF)
     syscall = SYSCALLS.get(op)
     if syscall is None:
-        raise w.WireFormatError("malformed", f"unknown file op {op}")
+        raise WireFormatError("malformed", f"unknown file op {op}")
     fields = w.parse_varlen(buf, off + FILE.offsets["vl"], off + hdr.size)
     values = event_values(name, hdr, ctx)
     pid = proc["pid"]

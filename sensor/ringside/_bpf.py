@@ -107,8 +107,8 @@ def btf_offset_flags(btf: Btf) -> list[str]:
     except KernelSupportError:
         flags.append("-DRS_HAVE_LOGINUID=0")
     else:
-        for (s, m, _), member in zip(AUDIT_MEMBERS, audit, strict=True):
-            flags.append(f"-D{offset_macro(s, m)}={member.offset}")
+        for (struct_name, name, _), found in zip(AUDIT_MEMBERS, audit, strict=True):
+            flags.append(f"-D{offset_macro(struct_name, name)}={found.offset}")
         flags.append("-DRS_HAVE_LOGINUID=1")
     return flags
 
@@ -146,7 +146,7 @@ class KernelCounters:
     sent: dict[int, int]
     drops: dict[tuple[int, str], int]
     seq_by_cpu: list[int]
-    # Terminal output bytes: captured, over_cap, over_budget (Programs.tty_bytes; empty without tty).
+    # Terminal bytes: captured, over_cap, over_budget (Programs.tty_bytes; empty without tty).
     tty_bytes: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -138,7 +138,7 @@ class Btf:
             elem, _index_type, nelems = struct.unpack_from(
                 "<III", self._blob, self._pos[type_id] + _TYPE.size
             )
-            return self._size(elem) * nelems
+            return self._size(elem) * int(nelems)
         raise KernelSupportError(f"BTF type {type_id} (kind {kind}) has no size")
 
     def _members(self, type_id: int) -> list[tuple[str, int, int, bool]]:

@@ -78,7 +78,9 @@ class RingReader:
 
     def pending_bytes(self) -> int:
         """Bytes reserved in the ring and not yet consumed."""
-        return _U64.unpack_from(self._producer, 0)[0] - _U64.unpack_from(self._consumer, 0)[0]
+        produced: int = _U64.unpack_from(self._producer, 0)[0]
+        consumed: int = _U64.unpack_from(self._consumer, 0)[0]
+        return produced - consumed
 
     def poll(self, max_bytes: int = 1 << 20) -> Batch | None:
         """Copy out the committed records (about ``max_bytes`` at most) and release them."""

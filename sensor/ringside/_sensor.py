@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ringside_schema import EventBase, Host, WireContext
 
-from ._bpf import AREAS, Exclusions, LoadOptions, Programs
+from ._bpf import AREAS, Exclusions, KernelCounters, LoadOptions, Programs
 from ._decode import BatchDecoder
 from ._errors import ConfigError
 from ._proctable import ProcessTable
@@ -135,6 +135,7 @@ class Sensor:
         self._ctx: WireContext | None = None
         self._table: ProcessTable | None = None
         self._decoder: BatchDecoder | None = None
+        self._final_counters: KernelCounters | None = None  # read just before unloading
         self._queue: asyncio.Queue[list[EventBase] | None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -320,10 +321,11 @@ class Sensor:
 
     def counters(self) -> dict[str, Any]:
         """Kernel and user-space counters, as one dict."""
+        kernel: KernelCounters | None
         if self.programs is not None and not self._stopped:
             kernel = self.programs.counters()
         else:
-            kernel = getattr(self, "_final_counters", None)
+            kernel = self._final_counters
         extra: dict[str, Any] = {
             "sensor": {"instance": self.instance, "tier": self.tier,
                        "startup_seconds": round(self.startup_seconds, 3)},
@@ -331,7 +333,8 @@ class Sensor:
         }
         # Stages and sinks with counters of their own (Kafka delivery, metadata
         # cache) report them under their name.
-        for part in (*self.stages, *self.sinks):
+        parts: list[Stage | Sink] = [*self.stages, *self.sinks]
+        for part in parts:
             part_counters = getattr(part, "counters", None)
             if callable(part_counters):
                 extra.setdefault("components", {})[part.name] = part_counters()
