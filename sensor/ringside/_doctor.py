@@ -61,6 +61,9 @@ def _try_load(text: str) -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - bcc raises bare Exception; we report it
         msg = str(exc).split("\n")[0]
+        if "super-user" in msg:
+            # bcc's wording for any EPERM, even as root: the kernel refused the program type.
+            return "no (the kernel refused it: EPERM)"
         return f"no ({msg[:120]})"
     finally:
         os.dup2(saved, 2)
