@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: 1048576)")
     run.add_argument("--no-stats", action="store_true",
                      help="do not print the counters on stderr at exit")
+    run.add_argument("--metrics-port", type=_non_negative_int, default=None, metavar="PORT",
+                     help="serve the counters as Prometheus metrics on http://ADDRESS:PORT/metrics"
+                     " (0: any free port, logged at info level)")
+    run.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
+                     help="address the metrics endpoint listens on (default: 127.0.0.1)")
 
     doctor = sub.add_parser("doctor", help="what this kernel offers the sensor")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
@@ -152,8 +157,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from ._metrics import MetricsServer
+
+    metrics = (MetricsServer(sensor.counters, args.metrics_port, args.metrics_address)
+               if args.metrics_port is not None else None)
     try:
         async with sensor:
+            if metrics is not None:
+                await metrics.start()
             log.info("running; Ctrl-C to stop")
             waiters = [asyncio.create_task(stop.wait()),
                        asyncio.create_task(sensor.finished.wait())]
@@ -161,7 +172,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                                                return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
+            if metrics is not None:
+                await metrics.stop()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         if out is not sys.stdout.buffer:
             out.close()
     return sensor.counters()

@@ -73,6 +73,8 @@ class Stats:
                           for (t, reason), n in kernel.drops.items()},
                 "dropped": kernel.dropped,
             }
+            if kernel.tty_bytes:
+                out["kernel"]["tty_bytes"] = dict(kernel.tty_bytes)
         if extra:
             out.update(extra)
         return out
