@@ -3,7 +3,7 @@
 #
 #   deploy/setup.sh            what the sensor needs: bcc, bpftool, kernel headers
 #                              for bcc's compiler, tracefs, the virtual environment
-#   deploy/setup.sh --test     and what the tests need: podman, runc, busybox
+#   deploy/setup.sh --test     and what the tests need: podman, runc, busybox, containerd
 #   deploy/setup.sh --bench    and what the benchmarks compare with: auditd, bpftrace
 #
 # Everything is printed on stderr: `make run` keeps stdout for events.
@@ -47,7 +47,7 @@ apt_install() {
 
 # --- packages ---------------------------------------------------------------
 apt_install python3-bpfcc python3-venv bpftool
-[ $want_test -eq 1 ] && apt_install podman runc busybox-static conntrack iptables uidmap
+[ $want_test -eq 1 ] && apt_install podman runc busybox-static conntrack iptables uidmap containerd
 [ $want_bench -eq 1 ] && apt_install auditd bpftrace
 
 # --- kernel headers for bcc's compiler --------------------------------------

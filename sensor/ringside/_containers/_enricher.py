@@ -63,7 +63,10 @@ class EnricherConfig:
     engine_socket: str | None = None
     # CRI socket (containerd or cri-o).  None: the first of CRI_SOCKETS; "": never ask.
     cri_socket: str | None = None
-    wait: float = 0.075  # s an event may wait for a container's first answer (once)
+    # s the events of a container may wait for its first answer (once per container).
+    # Podman and Docker hold a container's lock while they start it, and answer
+    # nothing about it until then: 50-150 ms on this project's machine.
+    wait: float = 0.25
     timeout: float = 2.0  # s for one runtime request
     ttl: float = 600.0  # s before a container's metadata is asked for again (in the background)
     retry_after: float = 3.0  # s before asking again a runtime that failed
@@ -136,7 +139,7 @@ class ContainerEnricher:
         self._fs = fs
         self._cgroups: dict[int, _Entry] = {}
         self._containers: dict[str, _Entry] = {}
-        self._by_process: dict[tuple[int, int | None], _Entry] = {}
+        self._by_process: dict[str | int, _Entry] = {}  # entity id (or pid) -> v1 answer
         self._v1 = False
         self._expiring: deque[tuple[float, int]] = deque()
         self._engine: EngineClient | None = None
@@ -308,8 +311,11 @@ class ContainerEnricher:
                 if not self._v1:
                     host += 1
                     continue
-                entry = self._by_process.get((proc.pid, proc.start_ns)) or \
-                    self._resolve_v1(proc.pid, proc.start_ns)
+                # Asked again at exec: runtimes move a process into the
+                # container's cgroups, then exec the container's program.
+                cached = self._by_process.get(proc.entity_id or proc.pid)
+                entry = cached if cached is not None and ev.event != "process.exec" else \
+                    self._resolve_v1(proc.pid, proc.entity_id, proc.parent_entity_id)
                 if entry is _HOST:
                     host += 1
                     continue
@@ -364,12 +370,17 @@ class ContainerEnricher:
         self._remember_cgroup(cgroup_id, entry)
         return entry
 
-    def _resolve_v1(self, pid: int, start_ns: int | None) -> _Entry:
-        """A process whose v2 cgroup names no container: its v1 paths may (v1-only runtimes)."""
+    def _resolve_v1(self, pid: int, entity: str | None, parent: str | None) -> _Entry:
+        """A process whose v2 cgroup names no container: its v1 paths may (runtimes
+        that use only v1 hierarchies).  Read from /proc, so only while the process
+        lives; one already gone is taken to be where its parent was."""
         assert self._fs is not None
         self.stats["v1_lookups"] += 1
+        paths = self._fs.v1_paths(pid)
         entry = _HOST
-        for path in self._fs.v1_paths(pid):
+        if not paths and parent is not None:
+            entry = self._by_process.get(parent, _HOST)
+        for path in paths:
             ref = self.table.match(path)
             if ref is not None:
                 entry = self._entry_for(ref)
@@ -378,7 +389,7 @@ class ContainerEnricher:
         if len(cache) >= self.config.max_cgroups:
             for key in list(cache)[: self.config.max_cgroups // 8]:
                 del cache[key]
-        cache[(pid, start_ns)] = entry
+        cache[entity or pid] = entry
         return entry
 
     def _entry_for(self, ref: ContainerRef) -> _Entry:
@@ -477,6 +488,8 @@ class ContainerEnricher:
             entry.expires = time.monotonic() + self.config.ttl
             self.stats["lookups_ok"] += 1
             self._rebuild(entry)
+            if isinstance(client, EngineClient) and self._engine_up is False:
+                self._on_engine_back(client)  # an answer: the socket is back
         finally:
             entry.task = None
             self.stats["lookup_us_total"] += int((time.monotonic() - began) * 1e6)
