@@ -19,7 +19,8 @@ from ringside_schema import EventBase
 
 
 class SensorThread:
-    def __init__(self, config: SensorConfig, stages: Sequence[Any] = ()) -> None:
+    def __init__(self, config: SensorConfig, stages: Sequence[Any] = (),
+                 sinks: Sequence[Any] = ()) -> None:
         self.config = config
         self.events: list[EventBase] = []
         self._cond = threading.Condition()
@@ -29,6 +30,7 @@ class SensorThread:
         self._error: BaseException | None = None
         self.sensor: Sensor | None = None
         self._stages = list(stages)
+        self._sinks = list(sinks)  # after the collecting sink (e.g. a Kafka publisher)
         self._thread = threading.Thread(target=self._main, name="sensor", daemon=True)
 
     def _collect(self, batch: Sequence[EventBase]) -> None:
@@ -46,7 +48,7 @@ class SensorThread:
     async def _amain(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.sensor = Sensor(self.config, sinks=[CallbackSink(self._collect)],
+        self.sensor = Sensor(self.config, sinks=[CallbackSink(self._collect), *self._sinks],
                              stages=self._stages)
         async with self.sensor:
             self._ready.set()

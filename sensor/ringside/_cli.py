@@ -1,6 +1,8 @@
 """The ``ringside`` command.
 
-    ringside run       attach to the kernel and write events (NDJSON on stdout by default)
+    ringside run       attach to the kernel and write events (NDJSON on stdout by default,
+                       or to Kafka with --kafka)
+    ringside consume   read the events back from Kafka as NDJSON, reporting losses
     ringside doctor    what this kernel offers, and which tier the sensor will run in
 """
 
@@ -102,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after delivering N events")
     run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
                      help="stop after this many seconds")
-    run.add_argument("--output", default="-", metavar="PATH",
-                     help="NDJSON destination (default: - for stdout)")
+    run.add_argument("--output", default=None, metavar="PATH",
+                     help="NDJSON destination, - for stdout (default: stdout, or none with "
+                     "--kafka)")
     filters = run.add_argument_group(
         "exclusions", "file and terminal events left out in the kernel (process events never are)")
     filters.add_argument("--exclude-path", action="append", default=None, metavar="PREFIX",
@@ -127,16 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
                      help="address the metrics endpoint listens on (default: 127.0.0.1)")
 
+    from ._kafka_cli import add_consume_parser, add_run_options
+
+    add_run_options(run)
+    add_consume_parser(sub)
+
     doctor = sub.add_parser("doctor", help="what this kernel offers the sensor")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from ._kafka_cli import kafka_config_from_args
     from ._sensor import Sensor, SensorConfig
-    from ._sinks import NdjsonSink
+    from ._sinks import NdjsonSink, Sink
 
-    out = sys.stdout.buffer if args.output == "-" else open(args.output, "ab")
+    kafka = kafka_config_from_args(args)
+    output = args.output if args.output is not None or kafka is not None else "-"
+    out = None if output is None else sys.stdout.buffer if output == "-" else open(output, "ab")
     config = SensorConfig(
         tier=args.tier,
         areas=args.events or AREAS,
@@ -152,7 +163,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         report_failed_file_ops=args.report_failed,
         tty_budget=args.tty_budget,
     )
-    sensor = Sensor(config, sinks=[NdjsonSink(out)], max_events=args.max_events)
+    sinks: list[Sink] = [] if out is None else [NdjsonSink(out)]
+    if kafka is not None:
+        from ._kafka import KafkaSink
+
+        sinks.append(KafkaSink(kafka))
+    sensor = Sensor(config, sinks=sinks, max_events=args.max_events)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -177,7 +193,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if metrics is not None:
             await metrics.stop()
-        if out is not sys.stdout.buffer:
+        if out is not None and out is not sys.stdout.buffer:
             out.close()
     return sensor.counters()
 
@@ -194,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = diagnose()
             print(json.dumps(as_dict(report), indent=2) if args.json else render(report))
             return EXIT_OK
+        if args.command == "consume":
+            from ._kafka_cli import consume_command
+
+            return consume_command(args)
         if args.command == "run":
             import uvloop
 

@@ -168,7 +168,10 @@ class Spool:
             self._firsts.append(seg.first)
             self._bytes += seg.size
             self._next_index = max(self._next_index, seg.last + 1)
-        self._next_index = max(self._next_index, self._acked_below)
+        # Indexes go on after everything the file says was acknowledged: a new
+        # record must not take an index that reads as acknowledged.
+        self._next_index = max(self._next_index, self._acked_below,
+                               *(hi for _lo, hi in self._acked_ranges))
         self._unread = self._count_unacked()
         self.stats.opened_records = self._unread
         if self._unread:
