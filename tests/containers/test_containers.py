@@ -75,7 +75,12 @@ def test_short_lived_container_still_named(sensor: SensorThread,
 
     found = sensor.wait_for(lambda e: isinstance(e, ProcessExec) and e.container is not None
                             and e.container.id == cid and e.process.args == ["/bin/true"])
-    assert found, "no exec of /bin/true with the container's id"
+    if not found:
+        trues = [(e.process.args, e.process.cgroup_id, e.container) for e in sensor.events
+                 if isinstance(e, ProcessExec) and e.process.comm == "true"]
+        counters = sensor.counters()["components"]["containers"]
+        pytest.fail(f"no exec of /bin/true in container {cid[:12]}; execs of true: "
+                    f"{trues[-5:]}; enricher: {counters}")
     c = found[0].container
     assert c is not None
     assert (c.runtime, c.name, c.image, c.metadata) == ("podman", name, IMAGE, "complete")
@@ -159,7 +164,7 @@ def test_v1_only_container_found_through_the_process(full_sensor: SensorThread) 
     group.mkdir(parents=True)
     # v1 paths are read from /proc/<pid>/cgroup, so the process must still
     # live when its event is handled: it sleeps a little (a unique time, to find it).
-    nap = f"0.{uuid.uuid4().int % 10**6:06d}"
+    nap = f"2.{uuid.uuid4().int % 10**6:06d}"
     try:
         # The shell moves itself into the v1 group, then becomes sleep.
         subprocess.run(["/bin/sh", "-c", f"echo $$ > {group}/cgroup.procs && "

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import EnrichmentError
 from . import _protobuf as pb
-from ._model import ContainerInfo, ContainerNotFound
+from ._model import ContainerInfo, ContainerNotFound, RuntimeFailure
 
 CRI_SOCKETS = ("/run/containerd/containerd.sock", "/run/crio/crio.sock",
                "/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
@@ -46,8 +45,8 @@ class CriClient:
                 import grpc
                 import grpc.aio
             except ImportError as exc:
-                raise EnrichmentError("the CRI needs grpcio (pip install grpcio); "
-                                      f"{self.socket} is not asked") from exc
+                raise RuntimeFailure("the CRI needs grpcio (pip install grpcio); "
+                                      f"{self.socket} is not asked", reason="no_client") from exc
             self._grpc = grpc
             # Made inside the running loop: grpc.aio binds a channel to it.
             self._channel = grpc.aio.insecure_channel(f"unix://{self.socket}")
@@ -67,13 +66,15 @@ class CriClient:
             if code == grpc.StatusCode.NOT_FOUND:
                 raise ContainerNotFound(f"CRI {self.socket}: {detail}") from exc
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise EnrichmentError(f"CRI socket {self.socket} is unavailable "
-                                      f"(missing, or refusing connections): {detail}") from exc
+                raise RuntimeFailure(f"CRI socket {self.socket} is unavailable "
+                                      f"(missing, or refusing connections): {detail}",
+                                     reason="socket_refused") from exc
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise EnrichmentError(f"CRI socket {self.socket} did not answer {method} "
-                                      f"within {timeout or self.timeout:g}s") from exc
-            raise EnrichmentError(f"CRI socket {self.socket}: {method} failed with "
-                                  f"{code.name}: {detail}") from exc
+                raise RuntimeFailure(f"CRI socket {self.socket} did not answer {method} "
+                                      f"within {timeout or self.timeout:g}s",
+                                     reason="timeout") from exc
+            raise RuntimeFailure(f"CRI socket {self.socket}: {method} failed with "
+                                  f"{code.name}: {detail}", reason="rpc_error") from exc
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -87,8 +88,8 @@ class CriClient:
         try:
             name = (pb.get_str(pb.parse(raw), 2) or "").lower()
         except pb.ProtoError as exc:
-            raise EnrichmentError(f"CRI socket {self.socket} answered garbage to Version: "
-                                  f"{exc}") from exc
+            raise RuntimeFailure(f"CRI socket {self.socket} answered garbage to Version: "
+                                  f"{exc}", reason="garbage") from exc
         self.runtime = "cri-o" if "cri-o" in name or "crio" in name else (
             "containerd" if "containerd" in name else "other")
         return self.runtime
@@ -103,8 +104,8 @@ class CriClient:
                 raise pb.ProtoError("no status in the answer")
             return _container_status(status, container_id)
         except pb.ProtoError as exc:
-            raise EnrichmentError(f"CRI socket {self.socket} answered garbage to "
-                                  f"ContainerStatus: {exc}") from exc
+            raise RuntimeFailure(f"CRI socket {self.socket} answered garbage to "
+                                  f"ContainerStatus: {exc}", reason="garbage") from exc
 
     async def running(self) -> list[ContainerInfo]:
         # ListContainersRequest{} -> ListContainersResponse{1: repeated Container}
@@ -112,8 +113,8 @@ class CriClient:
         try:
             return [_container(c) for c in pb.get_msgs(pb.parse(raw), 1)]
         except pb.ProtoError as exc:
-            raise EnrichmentError(f"CRI socket {self.socket} answered garbage to "
-                                  f"ListContainers: {exc}") from exc
+            raise RuntimeFailure(f"CRI socket {self.socket} answered garbage to "
+                                  f"ListContainers: {exc}", reason="garbage") from exc
 
 
 def _image_id(image_id: str | None, image_ref: str | None) -> str | None:

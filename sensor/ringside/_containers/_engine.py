@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from .._errors import EnrichmentError
 from ._http import UnixHttp
-from ._model import ContainerInfo, ContainerNotFound, clean_labels
+from ._model import ContainerInfo, ContainerNotFound, RuntimeFailure, clean_labels
 
 # Unix sockets tried, in order, when none is configured.
 ENGINE_SOCKETS = ("/run/docker.sock", "/var/run/docker.sock", "/run/podman/podman.sock")
@@ -43,19 +42,22 @@ class EngineClient:
         if resp.status == 404:
             raise ContainerNotFound(f"{self.socket}: {target} not found")
         if resp.status != 200:
-            raise EnrichmentError(f"runtime socket {self.socket}: GET {target} answered "
-                                  f"{resp.status} {resp.reason}: {resp.body[:200]!r}")
+            raise RuntimeFailure(f"runtime socket {self.socket}: GET {target} answered "
+                                  f"{resp.status} {resp.reason}: {resp.body[:200]!r}",
+                                 reason="http_error")
         try:
             return json.loads(resp.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise EnrichmentError(f"runtime socket {self.socket} answered garbage to GET "
-                                  f"{target}: not JSON ({resp.body[:60]!r})") from exc
+            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage to GET "
+                                  f"{target}: not JSON ({resp.body[:60]!r})",
+                                 reason="garbage") from exc
 
     async def ping(self) -> str:
         """Which server this is: ``docker`` or ``podman`` (raises if it does not answer)."""
         version = await self._json("/version")
         if not isinstance(version, dict):
-            raise EnrichmentError(f"runtime socket {self.socket} answered garbage to /version")
+            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage to /version",
+                                 reason="garbage")
         components = version.get("Components") or []
         names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
         self.flavor = "podman" if "podman" in names.lower() else "docker"
@@ -74,8 +76,9 @@ class EngineClient:
                 labels=clean_labels(config.get("Labels")),
             )
         except (AttributeError, KeyError, TypeError) as exc:
-            raise EnrichmentError(f"runtime socket {self.socket} answered garbage for "
-                                  f"container {container_id[:12]}: {exc!r}") from exc
+            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage for "
+                                  f"container {container_id[:12]}: {exc!r}",
+                                 reason="garbage") from exc
 
     async def image_id(self, image: str) -> str | None:
         try:
@@ -87,8 +90,8 @@ class EngineClient:
     async def running(self) -> list[ContainerInfo]:
         data = await self._json("/containers/json")
         if not isinstance(data, list):
-            raise EnrichmentError(f"runtime socket {self.socket} answered garbage to "
-                                  "/containers/json: not a list")
+            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage to "
+                                  "/containers/json: not a list", reason="garbage")
         out = []
         for item in data:
             if not isinstance(item, dict) or "Id" not in item:
@@ -113,8 +116,8 @@ class EngineClient:
                 attrs = actor.get("Attributes") or {}
                 cid = str(actor.get("ID") or ev.get("id") or "")
             except (ValueError, AttributeError, TypeError) as exc:
-                raise EnrichmentError(f"runtime socket {self.socket} sent garbage on its "
-                                      f"event stream: {line[:80]!r}") from exc
+                raise RuntimeFailure(f"runtime socket {self.socket} sent garbage on its "
+                                      f"event stream: {line[:80]!r}", reason="garbage") from exc
             if not cid or (ev.get("Type") or ev.get("type") or "container") != "container":
                 continue
             yield action, ContainerInfo(

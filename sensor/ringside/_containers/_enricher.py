@@ -43,6 +43,7 @@ from ._model import (
     POD_UID,
     ContainerInfo,
     ContainerNotFound,
+    RuntimeFailure,
 )
 from ._rules import DEFAULT_RULES, CgroupRule, CgroupTable, ContainerRef
 from ._wire import CGROUP_OP_MKDIR, CGROUP_OP_RMDIR, CgroupChange, decode_cgroup
@@ -170,7 +171,8 @@ class ContainerEnricher:
                         "are found from /proc/<pid>/cgroup only")
         self._v1 = self.config.v1 == "on" or (self.config.v1 == "auto" and bool(mounts.v1))
         self._discover(at_start=True)
-        await self._probe()
+        # In the background: a runtime that hangs must not hold up the sensor's start.
+        self._spawn(self._probe())
         if self.config.follow_events:
             self._follower = asyncio.create_task(self._follow_engine_events(),
                                                  name="ringside-container-events")
@@ -189,7 +191,7 @@ class ContainerEnricher:
             self._fs.close()
 
     async def flush(self) -> None:
-        """Wait (at most `timeout`) for lookups in flight."""
+        """Wait (at most `timeout`) for lookups and the start-up probe in flight."""
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=self.config.timeout)
@@ -517,18 +519,7 @@ class ContainerEnricher:
         self._rebuild(entry)
 
     def _count_error(self, exc: EnrichmentError) -> None:
-        text = str(exc)
-        if "does not exist" in text:
-            reason = "socket_missing"
-        elif "refused" in text or "unavailable" in text:
-            reason = "socket_refused"
-        elif "garbage" in text:
-            reason = "garbage"
-        elif "did not answer" in text or "did not accept" in text:
-            reason = "timeout"
-        else:
-            reason = "other"
-        self.errors[reason] += 1
+        self.errors[getattr(exc, "reason", "other")] += 1
 
     def _log(self, key: str, msg: str, *args: object) -> None:
         now = time.monotonic()
@@ -565,7 +556,8 @@ class ContainerEnricher:
                         self._on_engine_back(client)
                     backoff = 0.25
                     self._on_engine_event(client, action, info)
-                raise EnrichmentError(f"runtime socket {client.socket} ended its event stream")
+                raise RuntimeFailure(f"runtime socket {client.socket} ended its event stream",
+                                     reason="connection_lost")
             except EnrichmentError as exc:
                 self.stats["event_stream_errors"] += 1
                 self._count_error(exc)
@@ -630,7 +622,7 @@ class ContainerEnricher:
         out["errors"] = dict(self.errors)
         out["containers_known"] = len(self._containers)
         out["cgroups_known"] = len(self._cgroups)
-        out["lookups_in_flight"] = sum(1 for t in self._tasks if not t.done())
+        out["lookups_in_flight"] = sum(1 for e in self._containers.values() if e.task is not None)
         out["engine_socket"] = self._engine.socket if self._engine else None
         out["engine_answers"] = self._engine_up
         out["cri_socket"] = self._cri.socket if self._cri else None

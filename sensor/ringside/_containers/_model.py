@@ -36,3 +36,13 @@ def clean_labels(raw: object) -> dict[str, str] | None:
     if not isinstance(raw, dict):
         return None
     return {str(k): str(v) for k, v in raw.items()}
+
+
+class RuntimeFailure(EnrichmentError):
+    """A runtime could not be asked, with a short reason for the counters:
+    socket_missing, socket_refused, socket_error, timeout, connection_lost,
+    garbage, http_error, rpc_error, no_client."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
