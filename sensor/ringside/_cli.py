@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_options(run)
     add_consume_parser(sub)
+    from ._containers._cli import add_run_options as add_container_options
+
+    add_container_options(run)
 
     doctor = sub.add_parser("doctor", help="what this kernel offers the sensor")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
@@ -168,7 +171,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         from ._kafka import KafkaSink
 
         sinks.append(KafkaSink(kafka))
-    sensor = Sensor(config, sinks=sinks, max_events=args.max_events)
+    from ._containers._cli import enricher_from_args
+
+    enricher = enricher_from_args(args)
+    sensor = Sensor(config, sinks=sinks, stages=[enricher] if enricher else [],
+                    max_events=args.max_events)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

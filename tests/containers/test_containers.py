@@ -9,10 +9,16 @@ runtime itself says.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ringside_schema import EventBase, FileCreate, ProcessExec
@@ -179,6 +185,51 @@ def test_v1_only_container_found_through_the_process(full_sensor: SensorThread) 
     assert (c.id, c.runtime) == (cid, "docker")
     # No Docker here: the socket we ask is Podman's, which does not know it.
     assert c.metadata == "unavailable" and c.name is None
+
+
+def test_ringside_run_reports_containers(podman_service: PodmanService, tmp_path: Path) -> None:
+    """The command, as a user runs it: container metadata is on by default."""
+    out = tmp_path / "events.ndjson"
+    cmd = [sys.executable, "-m", "ringside", "run", "--events", "process", "--duration", "60",
+           "--output", str(out), "--docker-socket", str(podman_service.path),
+           "--cri-socket", "", "--no-stats"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+
+    def lines() -> list[dict[str, Any]]:
+        if not out.exists():
+            return []
+        return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+    def wait_line(predicate: Callable[[dict[str, Any]], bool],
+                  poke: Callable[[], object] | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if poke is not None:
+                poke()
+            found = [x for x in lines() if predicate(x)]
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        raise AssertionError("the expected event never came out of `ringside run`")
+
+    try:
+        ready = f"ready-{uuid.uuid4().hex}"
+        host = wait_line(lambda x: x["process"]["args"] == ["/bin/echo", ready],
+                         poke=lambda: subprocess.run(["/bin/echo", ready],
+                                                     stdout=subprocess.DEVNULL))
+        assert host["container"] is None
+        name = unique("cli")
+        marker = uuid.uuid4().hex
+        cid = podman_run(name, "/bin/echo", marker)
+        ev = wait_line(lambda x: x["process"]["args"] == ["/bin/echo", marker])
+        assert ev["container"]["id"] == cid
+        assert (ev["container"]["name"], ev["container"]["image"], ev["container"]["runtime"],
+                ev["container"]["metadata"]) == (name, IMAGE, "podman", "complete")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "WARNING" not in stderr, stderr
 
 
 def test_runtime_socket_stopped_mid_run(images: dict[str, str], tmp_path: Path) -> None:

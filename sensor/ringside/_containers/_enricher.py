@@ -221,8 +221,14 @@ class ContainerEnricher:
             if path is not None:
                 self._cri = CriClient(path, timeout=cfg.timeout)
         if at_start and self._engine is None and self._cri is None:
-            looked = [p for p in (cfg.engine_socket, cfg.cri_socket) if p] or [
-                *ENGINE_SOCKETS, *CRI_SOCKETS]
+            if cfg.engine_socket == "" and cfg.cri_socket == "":
+                log.info("container metadata: no runtime is asked (both sockets set to ''); "
+                         "events carry container ids and runtimes from cgroup paths")
+                return
+            looked = [*([cfg.engine_socket] if cfg.engine_socket else
+                        [] if cfg.engine_socket == "" else ENGINE_SOCKETS),
+                      *([cfg.cri_socket] if cfg.cri_socket else
+                        [] if cfg.cri_socket == "" else CRI_SOCKETS)]
             log.warning("container metadata: no container runtime socket found (looked for "
                         "%s); events carry container ids and runtimes from cgroup paths, with "
                         "metadata \"unavailable\"", ", ".join(looked))
