@@ -257,7 +257,10 @@ def enricher_config(podman_service: PodmanService, cri_socket: str = "",
 
 @pytest.fixture(scope="session")
 def full_sensor(podman_service: PodmanService, containerd: Containerd) -> Iterator[SensorThread]:
-    enricher = ContainerEnricher(enricher_config(podman_service, str(containerd.socket)))
+    # v1="on": this host is hybrid, where v1 lookups are off by default; one test
+    # needs them (a runtime that makes no v2 cgroup).
+    enricher = ContainerEnricher(enricher_config(podman_service, str(containerd.socket),
+                                                 v1="on"))
     sensor = SensorThread(SensorConfig(tier="full", areas=AREAS, require_all_areas=True),
                           stages=[enricher]).start()
     yield sensor

@@ -73,7 +73,10 @@ class EnricherConfig:
     retry_after: float = 3.0  # s before asking again a runtime that failed
     follow_events: bool = True  # learn containers from the Engine API event stream as they start
     rules: Sequence[CgroupRule] = ()  # tried before the built-in table
-    v1: str = "auto"  # per-process v1 cgroup paths: auto (when v1 is mounted) | on | off
+    # Per-process v1 cgroup paths, for runtimes that make no v2 cgroup (the v2 id
+    # then names no container): auto = on only where no v2 hierarchy is mounted.
+    # Hybrid hosts run runc >= 1.0, which joins the v2 hierarchy too.
+    v1: str = "auto"  # auto | on | off
     cgroup_grace: float = 30.0  # s a removed cgroup stays known, for events still queued
     max_containers: int = 4096
     max_cgroups: int = 65536
@@ -169,7 +172,8 @@ class ContainerEnricher:
         if mounts.unified is None:
             log.warning("container metadata: no cgroup v2 hierarchy is mounted; containers "
                         "are found from /proc/<pid>/cgroup only")
-        self._v1 = self.config.v1 == "on" or (self.config.v1 == "auto" and bool(mounts.v1))
+        self._v1 = self.config.v1 == "on" or (self.config.v1 == "auto" and
+                                              mounts.unified is None and bool(mounts.v1))
         self._discover(at_start=True)
         # In the background: a runtime that hangs must not hold up the sensor's start.
         self._spawn(self._probe())
@@ -620,6 +624,12 @@ class ContainerEnricher:
             self._cgroups.pop(cgroup_id, None)
             if self._fs is not None:
                 self._fs.forget(cgroup_id)
+
+    def reset(self) -> None:
+        """Forget every cgroup and container learnt so far (benchmarks, tests)."""
+        self._cgroups.clear()
+        self._containers.clear()
+        self._by_process.clear()
 
     # ---- counters ----
 
