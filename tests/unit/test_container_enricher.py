@@ -202,7 +202,7 @@ def test_pending_is_bounded_and_waited_for_once(tmp_path: Path) -> None:
                 (ev,) = await enricher.process([event(10, pid=4343)])
                 assert ev.container is not None and ev.container.metadata == "pending"
                 counters = enricher.counters()
-                assert counters["waits"] == 1 and counters["events_sent_pending"] == 1
+                assert counters["waits"] == 1 and counters["events_sent_pending"] == 2
                 assert counters["lookups_in_flight"] == 1
             await asyncio.sleep(0.05)  # the server sees the client go
     run(go())

@@ -333,10 +333,13 @@ class ContainerEnricher:
                     continue
             if entry.expires <= now and entry.task is None and not entry.removed:
                 self._ask(entry)
-            if entry.state == PENDING and entry.answered is not None and not entry.waited:
-                if waiting is None:
-                    waiting = []
-                waiting.append((ev, entry))
+            if entry.state == PENDING:
+                if entry.answered is not None and not entry.waited:
+                    if waiting is None:
+                        waiting = []
+                    waiting.append((ev, entry))
+                else:
+                    self.stats["events_sent_pending"] += 1
             ev.__dict__["container"] = entry.model
         stats = self.stats
         stats["events"] += len(events)
@@ -535,6 +538,8 @@ class ContainerEnricher:
         now = time.monotonic()
         key = key[:60]
         if now - self._last_log.get(key, -_NEVER) >= _LOG_EVERY:
+            if len(self._last_log) >= 256:
+                self._last_log.clear()
             self._last_log[key] = now
             log.warning(msg, *args)
 
