@@ -34,7 +34,7 @@ def test_no_containers() -> None:
 
 def test_bad_rule_and_wait_are_refused() -> None:
     args = build_parser().parse_args(["run", "--container-rule", "docker:no-id-group"])
-    with pytest.raises(ConfigError, match="--container-rule: .*must capture the container id"):
+    with pytest.raises(ConfigError, match=r"--container-rule: .*must capture the container id"):
         enricher_from_args(args)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--container-wait", "-1"])
