@@ -217,7 +217,7 @@ class Sampler(threading.Thread):
         self.pids: list[int] = []
         self.label = ""
         self.series: list[dict[str, Any]] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def track(self, label: str, pids: list[int]) -> None:
         self.label, self.pids = label, list(pids)
@@ -227,7 +227,7 @@ class Sampler(threading.Thread):
         last_cpu = sum(proc_cpu(p) for p in self.pids)
         last_pids = list(self.pids)
         last_sys = system_cpu()
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             now = time.monotonic()
             pids = list(self.pids)
             cpu = sum(proc_cpu(p) for p in pids)
@@ -245,7 +245,7 @@ class Sampler(threading.Thread):
             last_t, last_cpu, last_pids, last_sys = now, cpu, pids, sys_now
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
 
@@ -258,6 +258,7 @@ class Arm:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.bpf_time = False  # read kernel BPF run time per window (where the arm has programs)
 
     def start(self) -> None:
         return None
@@ -292,11 +293,13 @@ class RingsideArm(Arm):
     name = "ringside"
 
     def __init__(self, workdir: Path, events: str = "process,file,tty",
-                 extra: list[str] | None = None, label: str = "ringside") -> None:
+                 extra: list[str] | None = None, label: str = "ringside",
+                 prefix: list[str] | None = None) -> None:
         super().__init__(workdir)
         self.name = label
         self.events = events
         self.extra = list(extra or [])
+        self.prefix = list(prefix or [])  # e.g. python -m cProfile -o FILE
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.exit_counters: dict[str, Any] | None = None
@@ -334,7 +337,7 @@ class RingsideArm(Arm):
         self._ends: list[int] = []
         self._arrivals: list[int] = []
         self._lock = threading.Lock()
-        cmd = [str(RINGSIDE), "--log-level", "info", "run", "--events", self.events,
+        cmd = [*self.prefix, str(RINGSIDE), "--log-level", "info", "run", "--events", self.events,
                "--metrics-port", "0", *self.extra]
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err)
@@ -540,7 +543,6 @@ admin_space_left_action = ignore
 disk_full_action = ignore
 disk_error_action = ignore
 use_libwrap = no
-tcp_listen_port =
 transport = TCP
 q_depth = 2000
 overflow_action = SYSLOG
@@ -612,17 +614,15 @@ class AuditdArm(Arm):
         self._off0 = self.log_path.stat().st_size
         super().begin()
 
-    def _wait_quiet(self, quiet: float = 0.5, timeout: float = 60.0) -> None:
+    def _wait_quiet(self, timeout: float = 30.0) -> None:
+        """Until the kernel's backlog is empty, then auditd's flush interval.
+
+        (Not "until the log stops growing": other processes' execs keep it growing.)
+        """
         deadline = time.monotonic() + timeout
-        size, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            now_size = self.log_path.stat().st_size if self.log_path.exists() else 0
-            backlog = audit_status().get("backlog", 0)
-            if now_size != size or backlog:
-                size, since = now_size, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
+        while audit_status().get("backlog", 0) and time.monotonic() < deadline:
             time.sleep(0.1)
+        time.sleep(1.0)
 
     def end(self, gen: dict[str, Any]) -> dict[str, Any]:
         out = super().end(gen)
@@ -651,8 +651,6 @@ class AuditdArm(Arm):
             return
         with contextlib.suppress(ArmError):
             auditctl("-D")
-        with contextlib.suppress(ArmError):
-            auditctl("-e", "0")
         proc, self.proc = self.proc, None
         proc.terminate()
         try:
@@ -660,6 +658,9 @@ class AuditdArm(Arm):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # auditd leaves auditing enabled when it exits: back to how we found it.
+        with contextlib.suppress(ArmError):
+            auditctl("-e", "0")
 
 
 BPFTRACE_SCRIPT = r"""
@@ -726,7 +727,7 @@ class BpftraceArm(Arm):
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
 
-    def _wait_quiet(self, quiet: float = 0.5, timeout: float = 60.0) -> None:
+    def _wait_quiet(self, quiet: float = 0.5, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         size, since = -1, time.monotonic()
         while time.monotonic() < deadline:

@@ -1,0 +1,106 @@
+"""Where the sensor's user-space time goes under a file storm.
+
+    python -m benchmarks.profile_sensor [--rate EVENTS_PER_S] [--duration S]
+
+Two windows of the same file storm (benchmarks/loadgen, in a tmpfs), at a
+rate the sensor keeps up with (default 20,000 events/s), one after the other:
+
+1. ``ringside run`` as is: its CPU seconds per delivered event, from
+   /proc/<pid>/stat (no profiler: this is the real cost);
+2. the same under cProfile: how that time splits between the ring reader,
+   decoding, the process table, serialization and the sink.  cProfile slows
+   Python code by a large factor, unevenly (function calls cost most), so
+   only the shares are reported, not the profiled times.
+
+The accounting of both windows is checked as in the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pstats
+import sys
+from collections import Counter
+
+from benchmarks import _storm as st
+from benchmarks import loadgen
+
+GROUPS = (  # first match wins: (substring of "file:function", group)
+    ("_ring.py", "ring reader (copy out, header walk)"),
+    ("_proctable.py", "process table"),
+    ("orjson.dumps", "serialization (orjson + hook)"),
+    ("codec.py", "serialization (orjson + hook)"),
+    ("_sinks.py", "sink (join, write)"),
+    ("method 'join' of 'bytes'", "sink (join, write)"),
+    ("method 'write'", "sink (join, write)"),
+    ("ringside_schema", "decoding (ringside_schema)"),
+    ("_decode.py", "decoding (batch loop)"),
+    ("unpack_from", "decoding (ringside_schema)"),
+    ("_sensor.py", "pump and reader callbacks"),
+    ("_metrics.py", "metrics endpoint"),
+    ("bcc/", "bcc (compile, attach, maps)"),
+)
+
+
+def shares(path: str) -> tuple[Counter[str], float]:
+    stats = pstats.Stats(path)
+    groups: Counter[str] = Counter()
+    total = 0.0
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        key = f"{filename}:{func}"
+        total += tt
+        for needle, group in GROUPS:
+            if needle in key:
+                groups[group] += tt
+                break
+        else:
+            groups["other (event loop, imports, start-up)"] += tt
+    return groups, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=20_000, help="file events/s")
+    parser.add_argument("--duration", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    binary = loadgen.build()
+    work, storm = st.workspace("profile_sensor-")
+    ops = args.rate / loadgen.events_per_op("file")
+    out = {}
+    try:
+        for label, prefix in (("plain", []),
+                              ("cprofile", [sys.executable, "-m", "cProfile", "-o",
+                                            str(work / "sensor.prof")])):
+            arm = st.RingsideArm(work, label=f"ringside-{label}", prefix=prefix)
+            arm.start()
+            try:
+                w = st.run_window(arm, binary, "file", args.duration, ops, storm)
+                acc = st.account(w)
+            finally:
+                arm.stop()
+            out[label] = (w, acc)
+            st.log(f"{label}: {w['gen']['ops_per_s'] * 3:,.0f} events/s generated, "
+                   f"{acc['delivered']:,} delivered, {acc['lost']:,} lost, sensor CPU "
+                   f"{w['agent_cpu_pct']:.0f} %, {w['agent_us_per_event']:.1f} µs/event")
+        groups, total = shares(str(work / "sensor.prof"))
+    finally:
+        st.release(work, storm)
+    w, acc = out["plain"]
+    print(f"sensor CPU per delivered event, unprofiled: {w['agent_us_per_event']:.1f} µs "
+          f"({w['delivered_all']:,} events in the window, {w['agent_cpu_pct']:.0f} % of a "
+          f"core at {args.rate:,.0f} events/s asked); 100,000 events/s would need "
+          f"{w['agent_us_per_event'] / 10:.0f} % of a core")
+    idle = {"other (event loop, imports, start-up)", "bcc (compile, attach, maps)"}
+    pipeline = sum(t for g, t in groups.items() if g not in idle)
+    print("\nshare of the pipeline's time under cProfile (tottime; start-up, bcc and the "
+          "event loop's own time, which includes waiting, left out):")
+    for group, t in groups.most_common():
+        if group not in idle:
+            print(f"  {100 * t / pipeline:5.1f} %  {group}")
+    print(f"  (left out: {', '.join(f'{g} {t:.1f} s' for g, t in groups.items() if g in idle)}"
+          f" of {total:.1f} s profiled)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
