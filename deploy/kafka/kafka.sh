@@ -7,6 +7,7 @@
 #   deploy/kafka/kafka.sh kill      SIGKILL at once (what the fault tests do)
 #   deploy/kafka/kafka.sh status    "running pid=... port=... owner=..." (exit 0) or "stopped" (exit 3)
 #   deploy/kafka/kafka.sh fetch     only fetch the jars into the cache
+#   deploy/kafka/kafka.sh classpath fetch if needed, print the broker's Java class path
 #   deploy/kafka/kafka.sh reset     stop, then delete the instance's data
 #
 # Settings, from the environment:
@@ -229,6 +230,7 @@ case "${1:-}" in
     kill) stop_with KILL 10 ;;
     status) status ;;
     fetch) fetch ;;
+    classpath) fetch; echo "$libs/*" ;;
     reset) stop_with TERM 60; rm -rf "$data" "$props"; say "data deleted" ;;
-    *) echo "usage: $0 start|stop|kill|status|fetch|reset" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|kill|status|fetch|classpath|reset" >&2; exit 2 ;;
 esac

@@ -41,6 +41,7 @@ from aiokafka.errors import KafkaError
 from ringside_schema import SCHEMA_VERSION, MessageFormatError, decode
 
 from ._errors import PublishError
+from ._kafka import describe
 from ._kafka_config import CATEGORIES, HEADER_SCHEMA, KafkaConnection
 from ._sinks import to_json
 
@@ -237,7 +238,7 @@ async def consume(config: ConsumeConfig, out: IO[bytes] | None = None,
     except (KafkaError, OSError) as exc:
         await consumer.stop()
         raise PublishError(f"cannot connect to Kafka at {config.connection.bootstrap}: "
-                           f"{type(exc).__name__}: {exc}") from exc
+                           f"{describe(exc)}") from exc
     last_message = time.monotonic()
     last_check = last_message
     try:

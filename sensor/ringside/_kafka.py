@@ -296,9 +296,9 @@ class KafkaSink(Sink):
                 self.errors[type(exc).__name__] += 1
                 self.connected = False
                 await _quietly_stop(producer)
-                self._warn("connect", "kafka: cannot connect to %s (%s: %s); events are kept "
-                           "(%d unacknowledged), retrying", conn.bootstrap,
-                           type(exc).__name__, exc, self.unacknowledged())
+                self._warn("connect", "kafka: cannot connect to %s (%s); events are kept "
+                           "(%d unacknowledged), retrying", conn.bootstrap, describe(exc),
+                           self.unacknowledged())
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -455,8 +455,8 @@ class KafkaSink(Sink):
         self.errors[type(exc).__name__] += 1
         chunk.failed += positions
         self._resend_needed = True
-        self._warn("batch", "kafka: %d events not delivered (%s: %s); they will be sent again",
-                   len(positions), type(exc).__name__, exc)
+        self._warn("batch", "kafka: %d events not delivered (%s); they will be sent again",
+                   len(positions), describe(exc))
         self._settled.set()
         self._wake.set()
 
@@ -528,7 +528,7 @@ class KafkaSink(Sink):
         if producer is None:
             return
         if abandon:
-            _abandon_batches(producer)
+            await _abandon_batches(producer, self.config.request_timeout_ms / 1000 + 5)
         await _quietly_stop(producer)
 
     def _dump_to_spool(self) -> None:
@@ -666,6 +666,13 @@ class LatencyHistogram:
         self.max_ns = 0
 
 
+def describe(exc: BaseException) -> str:
+    """``Type: message``, without the type twice (aiokafka's messages start with it)."""
+    text = str(exc)
+    name = type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
+
+
 def _size(recs: list[Record]) -> int:
     # Memory held per record: value, key, and the tuple and its objects.
     return sum(len(r.value) for r in recs) + 150 * len(recs)
@@ -679,11 +686,20 @@ def _producer_dead(producer: AIOKafkaProducer | None) -> bool:
     return task is not None and task.done()
 
 
-def _abandon_batches(producer: AIOKafkaProducer) -> None:
+async def _abandon_batches(producer: AIOKafkaProducer, timeout: float) -> None:
     """Fail the batches aiokafka still holds, so that stopping it does not wait for a broker
-    that is not there (an idempotent producer retries them forever).  They are ours to
-    spool.  aiokafka has no public call for this; its accumulator's fail_all is what the
-    producer itself uses when its sender dies."""
+    that is not there (an idempotent producer retries them forever); they are ours to spool.
+
+    aiokafka has no public call for this.  Its sender task is stopped first (it finishes
+    the requests on the wire, which fail fast with the broker gone, or after the request
+    timeout), then the accumulator's fail_all, what the producer itself uses when its
+    sender dies, resolves every batch.  Failing batches while a request still carries
+    them corrupts aiokafka's bookkeeping (a KeyError when it re-queues them)."""
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=timeout)
     accumulator = getattr(producer, "_message_accumulator", None)
     fail_all = getattr(accumulator, "fail_all", None)
     if callable(fail_all):
