@@ -157,9 +157,10 @@ def test_fork_storm_of_2000_children_loses_nothing(sensor: SensorThread) -> None
         return isinstance(e, ProcessExit) and e.process.pid in children
 
     exits = sensor.wait_for(child_exit, count=2000, timeout=60)
-    assert len(forks) == 2000
-    assert len(children) == 2000
-    assert len(exits) == 2000
+    state = f"counters before {before}, after {sensor.counters()}"
+    assert len(forks) == 2000, f"{len(forks)} forks; {state}"
+    assert len(children) == 2000, state
+    assert len(exits) == 2000, f"{len(exits)} exits; {state}"
     fork_ids = {e.child.entity_id for e in forks if isinstance(e, ProcessFork)}
     assert {e.process.entity_id for e in exits} == fork_ids
     assert all(e.process.ppid == storm.pid for e in exits)
