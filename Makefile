@@ -2,7 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-test setup-bench run test test-unit test-kernel lint bench bench-quick clean
+.PHONY: setup setup-test setup-bench run test test-unit test-kernel test-kafka lint bench bench-quick \
+	kafka-start kafka-stop clean
 
 setup:
 	@bash deploy/setup.sh
@@ -19,6 +20,17 @@ test: setup-test
 test-unit: setup
 	$(PY) -m pytest tests/unit
 
+# The Kafka tier starts its own broker (instance "test", 127.0.0.1:19092) and
+# stops it after; kafka-start/kafka-stop run one for you on 127.0.0.1:9092.
+test-kafka: setup-test
+	$(PY) -m pytest tests/kafka
+
+kafka-start:
+	@bash deploy/kafka/kafka.sh start
+
+kafka-stop:
+	@bash deploy/kafka/kafka.sh stop
+
 lint: setup
 	$(VENV)/bin/ruff check sensor schema tests benchmarks
 	$(VENV)/bin/mypy
@@ -32,7 +44,7 @@ setup-bench:
 	@$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev,bench]" >&2
 
 bench: setup-bench
-	@worst=0; for b in bench_ring bench_file_tty bench_suite; do \
+	@worst=0; for b in bench_ring bench_file_tty bench_suite bench_kafka; do \
 	    $(PY) -m benchmarks.$$b; rc=$$?; [ $$rc -gt $$worst ] && worst=$$rc; \
 	done; exit $$worst
 

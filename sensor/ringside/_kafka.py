@@ -126,9 +126,9 @@ class KafkaSink(Sink):
         self._closing = False
         self._started = False
         self._stopped = False
-        self._topics = {}  # type: dict[str, str]
-        self._headers = {}  # type: dict[tuple[str, int], list[tuple[str, bytes]]]
-        self._partition_cache: dict[tuple[bytes, int], int] = {}
+        self._headers: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
+        self._routes: dict[tuple[str, bytes], tuple[str, int]] = {}
+        self._route_counts: dict[str, int] = {}  # partitions of each topic, when routed
         self._last_log: dict[str, float] = {}
         self.latency = LatencyHistogram()  # kernel timestamp to broker acknowledgement
         # counters
@@ -384,17 +384,32 @@ class KafkaSink(Sink):
         assert producer is not None
         recs = chunk.recs
         groups: dict[tuple[str, int], list[int]] = {}
+        # (event, key) -> (topic, partition), valid while no topic's partition count
+        # changes (a topic given more partitions sends keys elsewhere, as in Java).
+        routes, counts = self._routes, self._route_counts
+        cluster = producer.client.cluster
+        for topic, n in counts.items():
+            if len(cluster.partitions_for_topic(topic) or ()) != n:
+                routes.clear()
+                counts.clear()
+                break
         try:
-            counts: dict[str, int] = {}
             for pos in positions:
                 rec = recs[pos]
-                topic = self._topics.get(rec.event)
-                if topic is None:
-                    topic = self._topics[rec.event] = self.config.topic(rec.event)
-                n = counts.get(topic)
-                if n is None:
-                    n = counts[topic] = len(await producer.partitions_for(topic))
-                groups.setdefault((topic, self._partition(rec.key, n)), []).append(pos)
+                route = routes.get((rec.event, rec.key))
+                if route is None:
+                    topic = self.config.topic(rec.event)
+                    if topic not in counts:
+                        counts[topic] = len(await producer.partitions_for(topic))
+                    n = counts[topic]
+                    if len(routes) >= 1 << 16:
+                        routes.clear()  # bounded: keys are processes, and they come and go
+                    route = routes[rec.event, rec.key] = (topic, _partition(rec.key, n))
+                group = groups.get(route)
+                if group is None:
+                    groups[route] = [pos]
+                else:
+                    group.append(pos)
         except (KafkaError, OSError) as exc:
             self._batch_failed(chunk, list(positions), exc)
             return
@@ -509,16 +524,6 @@ class KafkaSink(Sink):
                 await self._send_chunk(chunk, positions)
                 chunk.submitting = False
                 self._check_done(chunk)
-
-    def _partition(self, key: bytes, partitions: int) -> int:
-        """Java's default partitioner: murmur2 of the key, positive, modulo the partition count."""
-        cache = self._partition_cache
-        p = cache.get((key, partitions))
-        if p is None:
-            if len(cache) >= 1 << 16:
-                cache.clear()  # bounded: keys are processes, and processes come and go
-            p = cache[key, partitions] = (murmur2(key) & 0x7FFFFFFF) % partitions
-        return p
 
     # ---- stopping ----
 
@@ -664,6 +669,11 @@ class LatencyHistogram:
         self.buckets.clear()
         self.count = 0
         self.max_ns = 0
+
+
+def _partition(key: bytes, partitions: int) -> int:
+    """Java's default partitioner: murmur2 of the key, made positive, modulo the partitions."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def describe(exc: BaseException) -> str:
