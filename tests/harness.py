@@ -80,13 +80,21 @@ class SensorThread:
                  timeout: float = 60.0) -> list[EventBase]:
         """Events matching predicate, once at least `count` arrived (or timeout)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [e for e in self.events if predicate(e)]
-                remaining = deadline - time.monotonic()
-                if len(found) >= count or remaining <= 0:
-                    return found
-                self._cond.wait(min(remaining, 0.5))
+        found: list[EventBase] = []
+        seen = 0
+        while True:
+            # Scan only new events, and outside the lock: the sensor's loop takes
+            # that lock to deliver, and must not wait while a test scans.
+            with self._cond:
+                new = self.events[seen:]
+            seen += len(new)
+            found.extend(e for e in new if predicate(e))
+            remaining = deadline - time.monotonic()
+            if len(found) >= count or remaining <= 0:
+                return found
+            with self._cond:
+                if len(self.events) == seen:
+                    self._cond.wait(min(remaining, 0.5))
 
     def settle(self, predicate: Callable[[EventBase], bool], quiet: float = 1.0,
                timeout: float = 30.0) -> list[EventBase]:

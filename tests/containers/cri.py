@@ -6,8 +6,10 @@ from k8s.io/cri-api runtime/v1.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from ringside import EnrichmentError
 from ringside._containers import _protobuf as pb
 from ringside._containers._cri import CriClient
 
@@ -63,7 +65,16 @@ class Cri:
         return container_id
 
     async def remove_pod(self, sandbox_id: str) -> None:
-        await self.client.call("StopPodSandbox", pb.string(1, sandbox_id))
+        # containerd 1.6 sometimes fails to stop a pod whose container has just
+        # exited ("ttrpc: closed" from the departing shim); kubelet retries, so do we.
+        for attempt in range(10):
+            try:
+                await self.client.call("StopPodSandbox", pb.string(1, sandbox_id))
+                break
+            except EnrichmentError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.5)
         await self.client.call("RemovePodSandbox", pb.string(1, sandbox_id))
 
     async def sandboxes(self) -> list[str]:

@@ -1,6 +1,6 @@
 """The Docker Engine API, as Docker and Podman both serve it on a unix socket.
 
-Used: ``GET /_ping`` (is it there), ``GET /containers/json`` (what runs now,
+Used: ``GET /_ping`` (is it there, and is it Podman), ``GET /containers/json`` (what runs now,
 at start), ``GET /containers/<id>/json`` (one container),
 ``GET /images/<name>/json`` (an image's id, when the container is already
 gone) and ``GET /events`` (containers as they are created, for short-lived
@@ -35,7 +35,7 @@ class EngineClient:
     def __init__(self, socket_path: str, timeout: float = 2.0) -> None:
         self.socket = socket_path
         self.http = UnixHttp(socket_path, timeout=timeout)
-        self.flavor: str | None = None  # learnt from /version
+        self.flavor: str | None = None  # learnt from /_ping
 
     async def _json(self, target: str) -> Any:
         resp = await self.http.get(target)
@@ -53,14 +53,20 @@ class EngineClient:
                                  reason="garbage") from exc
 
     async def ping(self) -> str:
-        """Which server this is: ``docker`` or ``podman`` (raises if it does not answer)."""
-        version = await self._json("/version")
-        if not isinstance(version, dict):
-            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage to /version",
-                                 reason="garbage")
-        components = version.get("Components") or []
-        names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
-        self.flavor = "podman" if "podman" in names.lower() else "docker"
+        """Which server this is, ``docker`` or ``podman``; raises if it does not answer.
+
+        ``/_ping`` is the cheapest call both serve (``/version`` makes Podman
+        gather host facts: 0.4 s here); Podman marks its answers with a
+        ``Libpod-Api-Version`` header.
+        """
+        resp = await self.http.get("/_ping")
+        if resp.status != 200:
+            raise RuntimeFailure(f"runtime socket {self.socket}: GET /_ping answered "
+                                 f"{resp.status} {resp.reason}", reason="http_error")
+        if resp.body.strip() != b"OK":
+            raise RuntimeFailure(f"runtime socket {self.socket} answered garbage to /_ping: "
+                                 f"{resp.body[:60]!r}", reason="garbage")
+        self.flavor = "podman" if "libpod-api-version" in resp.headers else "docker"
         return self.flavor
 
     async def inspect(self, container_id: str) -> ContainerInfo:

@@ -412,8 +412,15 @@ class ContainerEnricher:
         if entry is None:
             entry = self._new_entry(ref)
             self._ask(entry)
-        elif entry.pod_uid is None and ref.pod_uid is not None:
-            entry.pod_uid = ref.pod_uid
+            return entry
+        changed = False
+        if ref.runtime != entry.runtime and ref.runtime != "cri":
+            # The layout names the runtime; a container first learnt from a
+            # socket was named after whatever serves that socket.
+            entry.runtime, changed = ref.runtime, True
+        if entry.pod_uid is None and ref.pod_uid is not None:
+            entry.pod_uid, changed = ref.pod_uid, True
+        if changed:
             self._rebuild(entry)
         return entry
 
@@ -566,6 +573,8 @@ class ContainerEnricher:
                 self._discover()
                 continue
             try:
+                if client.flavor is None:
+                    await client.ping()  # Docker or Podman: what its containers are called
                 async for action, info in client.events():
                     if self._engine_up is not True:
                         self._on_engine_back(client)
