@@ -124,6 +124,7 @@ class KafkaSink(Sink):
         self._settled = asyncio.Event()  # a batch was acknowledged or failed
         self._stopping = asyncio.Event()
         self._closing = False
+        self._crashed = False  # the sender task died of a bug: everything is spooled
         self._started = False
         self._stopped = False
         self._headers: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
@@ -218,7 +219,7 @@ class KafkaSink(Sink):
             raise PublishError("the Kafka publisher is stopped")
         recs = self._encoder.records(events)
         self.received += len(recs)
-        if self._spool.unread or self._mem_bytes >= self.config.memory_bytes:
+        if self._spool.unread or self._mem_bytes >= self.config.memory_bytes or self._crashed:
             self._to_spool(recs)
         else:
             first = self._next
@@ -266,10 +267,12 @@ class KafkaSink(Sink):
         except asyncio.CancelledError:
             raise
         except Exception:
-            # A bug here must not end publishing silently: it is logged, and
-            # stop() still spools whatever was not acknowledged.
-            log.exception("kafka: the sender failed; events are kept for the next start")
+            # A bug, not a broker fault (those are handled above).  Publishing
+            # stops, loudly; from now on write() spools everything, and stop()
+            # spools what memory holds: the next start sends it all.
+            log.exception("kafka: the sender failed; events go to the spool for the next start")
             self.errors["sender_crash"] += 1
+            self._crashed = True
 
     async def _connect(self) -> None:
         await self._close_producer(abandon=True)
@@ -510,15 +513,15 @@ class KafkaSink(Sink):
             await self._settled.wait()
         if self._closing:
             return
-        self._resend_needed = False
         if self._producer_broken or _producer_dead(self._producer):
             log.warning("kafka: the producer is broken; connecting a new one")
             self._producer_broken = True
-            return  # _run_sender connects, then comes back here
+            return  # _run_sender connects, then comes back here (_resend_needed stays set)
+        self._resend_needed = False
         await self._sleep(0.2)  # the producer already retried; do not spin on a refusing broker
         for chunk in list(self._inflight):
             if chunk.failed and not self._closing:
-                positions, chunk.failed = sorted(chunk.failed), []
+                positions, chunk.failed = sorted(set(chunk.failed)), []
                 chunk.submitting = True
                 self.resent += len(positions)
                 await self._send_chunk(chunk, positions)

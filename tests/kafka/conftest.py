@@ -19,7 +19,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -100,5 +99,14 @@ def dedup_key(e: dict[str, Any] | Any) -> tuple[str, str, int, int]:
     return (e.host.id, e.sensor.instance, e.sensor.cpu, e.sensor.seq)
 
 
-def spool_dir(tmp_path: Path) -> Path:
-    return tmp_path / "spool"
+def lost_before_kafka(counters: dict[str, Any]) -> int:
+    """Events the sensor lost before publishing: kernel drops of event (not auxiliary)
+    records, each of which spent a sequence number, and user-space drops.
+
+    (The sensor's own ``seq_gaps`` is not used: it counts a jump in a CPU's
+    sequence as it reads the ring, and a record can reach the ring after a later
+    one of the same CPU, when a program was preempted between taking its number
+    and writing; the consumer's sequence sets see that it arrived.)"""
+    kernel = counters.get("kernel", {}).get("drops", {})
+    dropped = sum(n for key, n in kernel.items() if not key.startswith("aux."))
+    return dropped + sum(counters["user_drops"].values())

@@ -23,7 +23,7 @@ from ringside._kafka_config import KafkaConfig, KafkaConnection
 
 from tests.harness import SensorThread
 from tests.kafka.broker import Broker, free_port_block
-from tests.kafka.conftest import consume
+from tests.kafka.conftest import consume, lost_before_kafka
 from tests.kafka.test_end_to_end import check_delivery
 
 pytestmark = [pytest.mark.kafka, pytest.mark.kernel]
@@ -109,12 +109,12 @@ def test_broker_killed_mid_stream_and_back_20s_later(fault_broker: Broker, prefi
     assert kafka["spooled"] > 0 and kafka["replayed"] > 0
     assert kafka["dropped"] == {}
     assert kafka["acknowledged"] >= len(collected)
-    assert counters["seq_gaps"] == 0
+    lost = lost_before_kafka(counters)  # in the kernel, before Kafka: 0 unless the host is busy
 
     result = consume(fault_broker.bootstrap, prefix)
     assert result.returncode == 0, result.stderr
     check_delivery(collected, result.events)
-    assert result.summary["missing"] == 0
+    assert result.summary["missing"] == lost
     assert result.summary["events"] == len(collected)
 
 
@@ -156,6 +156,7 @@ def test_sensor_restarted_while_the_broker_is_down(fault_broker: Broker, prefix:
     second.stop()
     assert first.sensor is not None and second.sensor is not None
     assert second.sensor.counters()["components"]["kafka"]["dropped"] == {}
+    lost = lost_before_kafka(first.sensor.counters()) + lost_before_kafka(second.sensor.counters())
 
     collected = list(first.events) + list(second.events)
     result = consume(fault_broker.bootstrap, prefix)
@@ -165,4 +166,4 @@ def test_sensor_restarted_while_the_broker_is_down(fault_broker: Broker, prefix:
     check_delivery(collected, result.events)
     instances = {e["sensor"]["instance"] for e in result.events}
     assert instances == {first.sensor.instance, second.sensor.instance}
-    assert result.summary["missing"] == 0
+    assert result.summary["missing"] == lost
