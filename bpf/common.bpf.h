@@ -148,13 +148,21 @@ BPF_PERCPU_ARRAY(rs_prefix_keys, struct rs_prefix_key, 1);
 
 static __always_inline bool filter__task_excluded(void)
 {
+	struct rs_config *cfg = config__get();
 	struct rs_comm_key comm = {};
-	u64 cgid = bpf_get_current_cgroup_id();
+	u64 cgid;
 	int level;
 
-	bpf_get_current_comm(comm.comm, sizeof(comm.comm));
-	if (rs_exclude_comm.lookup(&comm))
-		return true;
+	if (!cfg)
+		return false;
+	if (cfg->flags & RS_CFG_F_EXCLUDE_COMM) {
+		bpf_get_current_comm(comm.comm, sizeof(comm.comm));
+		if (rs_exclude_comm.lookup(&comm))
+			return true;
+	}
+	if (!(cfg->flags & RS_CFG_F_EXCLUDE_CGROUP))
+		return false;
+	cgid = bpf_get_current_cgroup_id();
 	if (rs_exclude_cgroup.lookup(&cgid))
 		return true;
 	/* An excluded cgroup excludes everything below it (a whole slice or pod). */
@@ -174,9 +182,10 @@ static __always_inline bool filter__user_path_excluded(const char *path)
 {
 	u32 zero = 0;
 	struct rs_prefix_key *key = rs_prefix_keys.lookup(&zero);
+	struct rs_config *cfg = config__get();
 	long n;
 
-	if (!key || !path)
+	if (!key || !path || !cfg || !(cfg->flags & RS_CFG_F_EXCLUDE_PREFIX))
 		return false;
 	n = bpf_probe_read_user_str(key->data, sizeof(key->data), path);
 	if (n <= 1)

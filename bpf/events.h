@@ -290,7 +290,11 @@ struct rs_aux_cgroup {
 };
 
 /* Sensor configuration, one entry in map rs_config, written by user space. */
-#define RS_CFG_F_FILE_FAILED (1U << 0) /* also report file operations that failed */
+#define RS_CFG_F_FILE_FAILED (1U << 0)    /* also report file operations that failed */
+/* Which exclusion maps hold entries: an empty one is not looked up at all. */
+#define RS_CFG_F_EXCLUDE_COMM (1U << 1)
+#define RS_CFG_F_EXCLUDE_CGROUP (1U << 2)
+#define RS_CFG_F_EXCLUDE_PREFIX (1U << 3)
 struct rs_config {
 	__u32 self_tgid;    /* events of this process are not reported (0 = report) */
 	__u32 flags;        /* RS_CFG_F_* */

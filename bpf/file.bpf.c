@@ -355,9 +355,10 @@ static __always_inline bool filter__walked_dir_excluded(void)
 	u32 zero = 0;
 	struct rs_path_buf *pb = rs_path_bufs.lookup(&zero);
 	struct rs_prefix_key *key = rs_prefix_keys.lookup(&zero);
+	struct rs_config *cfg = config__get();
 	u64 off, len;
 
-	if (!pb || !key)
+	if (!pb || !key || !cfg || !(cfg->flags & RS_CFG_F_EXCLUDE_PREFIX))
 		return false;
 	off = *(volatile u32 *)&pb->off;
 	if (off >= RS_PATH_MAX)

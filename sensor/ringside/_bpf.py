@@ -86,6 +86,11 @@ AUDIT_MEMBERS: list[tuple[str, str, int]] = [
 
 
 PREFIX_MAX = 256  # RS_PREFIX_MAX: an LPM trie key holds at most 256 bytes
+# struct rs_config flags (bpf/events.h)
+CFG_FILE_FAILED = 1 << 0
+CFG_EXCLUDE_COMM = 1 << 1
+CFG_EXCLUDE_CGROUP = 1 << 2
+CFG_EXCLUDE_PREFIX = 1 << 3
 
 
 def offset_macro(struct_name: str, member: str) -> str:
@@ -245,8 +250,7 @@ class Programs:
             ) from exc
         self.compile_seconds = time.monotonic() - started
         log.info("loaded %s tier BPF programs in %.2fs", self.tier, self.compile_seconds)
-        self.write_config()
-        self.set_exclusions(self.options.exclusions)
+        self.set_exclusions(self.options.exclusions)  # writes the config too
         if "file" in self.options.areas:
             self._install_tail_call(BPF, b"file__emit", b"rs_file_tail")
         release_compiler_memory()
@@ -270,38 +274,50 @@ class Programs:
         table = self.bpf[b"rs_config"]
         cfg = table.Leaf()
         cfg.self_tgid = opts.self_tgid
-        cfg.flags = 1 if opts.report_failed_file_ops else 0  # RS_CFG_F_FILE_FAILED
+        excl = opts.exclusions
+        cfg.flags = (
+            (CFG_FILE_FAILED if opts.report_failed_file_ops else 0)
+            | (CFG_EXCLUDE_COMM if excl.comms else 0)
+            | (CFG_EXCLUDE_CGROUP if excl.cgroup_ids else 0)
+            | (CFG_EXCLUDE_PREFIX if excl.path_prefixes else 0)
+        )
         cfg.tty_budget = opts.tty_budget
         table[ctypes.c_int(0)] = cfg
 
     def set_exclusions(self, exclusions: Exclusions) -> None:
-        """Replace the kernel's exclusion maps (see filter__* in common.bpf.h)."""
-        bpf = self.bpf
-        prefixes = bpf[b"rs_exclude_prefix"]
-        prefixes.clear()
-        for prefix in exclusions.path_prefixes:
-            raw = prefix.encode()
+        """Replace the kernel's exclusion maps (see filter__* in common.bpf.h).
+
+        Everything is checked before anything changes; then the maps are
+        filled, and only then the config flags that make the programs look.
+        """
+        prefixes = [p.encode() for p in exclusions.path_prefixes]
+        comms = [c.encode() for c in exclusions.comms]
+        for raw in prefixes:
             if not raw or len(raw) > PREFIX_MAX:
-                raise ConfigError(
-                    f"excluded path prefix {prefix!r} must be 1 to {PREFIX_MAX} bytes"
-                )
-            key = prefixes.Key()
+                raise ConfigError(f"excluded path prefix {raw!r} must be 1 to {PREFIX_MAX} bytes")
+        for raw in comms:
+            if not raw or len(raw) > 15:
+                raise ConfigError(f"excluded comm {raw!r} must be 1 to 15 bytes")
+        bpf = self.bpf
+        prefix_map = bpf[b"rs_exclude_prefix"]
+        prefix_map.clear()
+        for raw in prefixes:
+            key = prefix_map.Key()
             key.prefixlen = len(raw) * 8
             key.data = raw  # a ctypes char array takes bytes (and zero-fills the rest)
-            prefixes[key] = ctypes.c_uint8(1)
-        comms = bpf[b"rs_exclude_comm"]
-        comms.clear()
-        for comm in exclusions.comms:
-            raw = comm.encode()
-            if not raw or len(raw) > 15:
-                raise ConfigError(f"excluded comm {comm!r} must be 1 to 15 bytes")
-            key = comms.Key()
+            prefix_map[key] = ctypes.c_uint8(1)
+        comm_map = bpf[b"rs_exclude_comm"]
+        comm_map.clear()
+        for raw in comms:
+            key = comm_map.Key()
             key.comm = raw
-            comms[key] = ctypes.c_uint8(1)
-        cgroups = bpf[b"rs_exclude_cgroup"]
-        cgroups.clear()
+            comm_map[key] = ctypes.c_uint8(1)
+        cgroup_map = bpf[b"rs_exclude_cgroup"]
+        cgroup_map.clear()
         for cgid in exclusions.cgroup_ids:
-            cgroups[ctypes.c_uint64(cgid)] = ctypes.c_uint8(1)
+            cgroup_map[ctypes.c_uint64(cgid)] = ctypes.c_uint8(1)
+        self.options.exclusions = exclusions
+        self.write_config()
 
     @property
     def ring_fd(self) -> int:

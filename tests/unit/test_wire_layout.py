@@ -92,6 +92,11 @@ def _constants() -> dict[str, int]:
             out[f"RS_{pyname}"] = value
         elif pyname.startswith(("PROC_F_", "HDR_F_")):
             out[f"RS_{pyname}"] = value
+    from ringside import _bpf
+
+    for pyname in ("CFG_FILE_FAILED", "CFG_EXCLUDE_COMM", "CFG_EXCLUDE_CGROUP",
+                   "CFG_EXCLUDE_PREFIX"):
+        out[f"RS_{pyname.replace('CFG_', 'CFG_F_')}"] = getattr(_bpf, pyname)
     for i, reason in enumerate(wire.DROP_REASONS):
         out[f"RS_DROP_{reason.upper()}"] = i
     out["RS_DROP_REASON_MAX"] = len(wire.DROP_REASONS)
