@@ -125,6 +125,32 @@ def bpf_prog_stats(pid: int) -> tuple[int, int, int]:
     return run_ns, runs, progs
 
 
+def bpf_prog_table(pid: int) -> dict[int, tuple[int, int]]:
+    """{prog id: (run_time_ns, run_cnt)} of the BPF programs a process holds open."""
+    out: dict[int, tuple[int, int]] = {}
+    base = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(base):
+        try:
+            with open(f"{base}/{fd}") as f:
+                fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if "prog_id" in fields:
+            out[int(fields["prog_id"])] = (int(fields.get("run_time_ns", 0)),
+                                           int(fields.get("run_cnt", 0)))
+    return out
+
+
+def bpf_prog_names(ids: list[int]) -> dict[int, str]:
+    names = {}
+    for pid in ids:
+        proc = subprocess.run(["bpftool", "prog", "show", "id", str(pid), "-j"],
+                              capture_output=True, text=True)
+        with contextlib.suppress(json.JSONDecodeError):
+            names[pid] = json.loads(proc.stdout).get("name", "?")
+    return names
+
+
 @contextlib.contextmanager
 def bpf_stats(enabled: bool) -> Any:
     """kernel.bpf_stats_enabled set for the block, the old value restored after."""
@@ -785,13 +811,13 @@ def run_window(arm: Arm, binary: Path, mode: str, duration: float, rate: float |
                storm_dir: Path, sampler: Sampler | None = None, label: str = "",
                **options: Any) -> dict[str, Any]:
     """One generator run under one arm; the generator's counts and what the arm saw."""
+    arm.begin()
     if sampler is not None:
         sampler.track(f"{arm.name}:{label or mode}", arm.pids())
-    arm.begin()
     gen = loadgen.run(binary, mode, duration, rate, storm_dir, **options)
-    seen = arm.end(gen)
     if sampler is not None:
         sampler.track("", [])
+    seen = arm.end(gen)
     return {"arm": arm.name, "mode": mode, "label": label or mode, "rate": rate,
             "gen": gen, **seen}
 
@@ -918,3 +944,122 @@ def busy_processes(limit: int = 5) -> list[str]:
     proc = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
                           capture_output=True, text=True)
     return [" ".join(line.split()) for line in proc.stdout.splitlines()[:limit]]
+
+
+# ---- Kafka ---------------------------------------------------------------------------
+
+KAFKA_SH = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "kafka.sh"
+
+
+class KafkaBroker:
+    """A broker of the benchmark's own (deploy/kafka/kafka.sh), started and stopped here."""
+
+    def __init__(self, name: str = "ringside-bench", port: int = 29092) -> None:
+        self.name, self.port = name, port
+        self.env = {**os.environ, "RINGSIDE_KAFKA_NAME": name,
+                    "RINGSIDE_KAFKA_PORT": str(port), "RINGSIDE_KAFKA_OWNER": "bench_suite"}
+        self.started = False
+
+    def _sh(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(KAFKA_SH), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def start(self) -> None:
+        if not KAFKA_SH.exists():
+            raise ArmError(f"{KAFKA_SH} is missing")
+        if self._sh("status").returncode == 0:
+            raise ArmError(f"a broker named {self.name} already runs; not touching it")
+        proc = self._sh("start")
+        if proc.returncode != 0:
+            raise ArmError(f"kafka.sh start failed: {proc.stderr.strip()[-800:]}")
+        self.started = True
+
+    def pid(self) -> int | None:
+        out = self._sh("status").stdout
+        m = re.search(r"pid=(\d+)", out)
+        return int(m.group(1)) if m else None
+
+    def stop(self) -> None:
+        if self.started:
+            self.started = False
+            self._sh("stop", timeout=120)
+
+
+def kafka_counts(m: Metrics) -> dict[str, int]:
+    """The Kafka sink's counters, from the sensor's metrics (component "kafka")."""
+    out: dict[str, int] = {}
+    for name, labels, value in m.samples:
+        if labels.get("component") != "kafka" or not name.startswith("ringside_component_"):
+            continue
+        key = name[len("ringside_component_"):]
+        if key.startswith("dropped_"):
+            out["dropped"] = out.get("dropped", 0) + int(value)
+        elif key.startswith("ack_latency_ms_"):
+            out[key] = value  # type: ignore[assignment]  # ms, a float
+        else:
+            out[key] = int(value)
+    return out
+
+
+def kafka_window(arm: RingsideArm, binary: Path, mode: str, duration: float, rate: float | None,
+                 storm_dir: Path, ack_timeout: float = 180.0) -> dict[str, Any]:
+    """One storm with the Kafka sink: what was decoded, handed to Kafka, acknowledged, lost.
+
+    Accounting (sensor level: the sink's counters do not say which process an
+    event came from): events decoded = handed to the sink + dropped in user
+    space; handed to the sink = acknowledged + dropped by the sink (once
+    nothing is unacknowledged); and the generator's events fit in what the
+    kernel saw (decoded + kernel drops >= generated).
+    """
+    arm.begin()
+    k0 = kafka_counts(arm._m0)
+    gen = loadgen.run(binary, mode, duration, rate, storm_dir)
+    w = arm.end(gen)
+    deadline = time.monotonic() + ack_timeout
+    while True:
+        m = arm.scrape()
+        k1 = kafka_counts(m)
+        if k1.get("unacknowledged", 0) == 0:
+            break
+        if time.monotonic() > deadline:
+            raise AccountingError(f"kafka: {k1.get('unacknowledged')} events still "
+                                  f"unacknowledged {ack_timeout:.0f} s after the storm")
+        time.sleep(0.2)
+
+    def d(key: str) -> int:
+        return k1.get(key, 0) - k0.get(key, 0)
+
+    decoded = {k: v for k, v in (m.by("ringside_events_decoded_total", "type")
+                                 - arm._m0.by("ringside_events_decoded_total", "type")).items()
+               if not k.startswith(AUX_PREFIX)}
+    handed = int(m.total("ringside_events_delivered_total", sink="kafka")
+                 - arm._m0.total("ringside_events_delivered_total", sink="kafka"))
+    user_drops = sum(w["user_drops"].values())
+    kernel_drops = sum(w["kernel_drops"].values())
+    expected = loadgen.expected(gen)
+    problems = []
+    if sum(decoded.values()) != handed + user_drops:
+        problems.append(f"{sum(decoded.values())} decoded, {handed} handed to Kafka, "
+                        f"{user_drops} user drops")
+    if d("received") != handed:
+        problems.append(f"the sink received {d('received')}, the pump handed it {handed}")
+    if handed != d("acknowledged") + d("dropped"):
+        problems.append(f"{handed} handed to Kafka, {d('acknowledged')} acknowledged, "
+                        f"{d('dropped')} dropped by the sink")
+    for typ, n in expected.items():
+        if decoded.get(typ, 0) + w["kernel_drops"].get(typ, 0) < n:
+            problems.append(f"{typ}: the generator caused {n}, the sensor saw "
+                            f"{decoded.get(typ, 0)} + {w['kernel_drops'].get(typ, 0)} dropped")
+    if problems:
+        raise AccountingError("kafka: " + "; ".join(problems))
+    generated = sum(expected.values())
+    return {"gen": gen, "asked": rate, "generated": generated,
+            "event_rate": generated / (gen["elapsed_ns"] / 1e9),
+            "decoded": sum(decoded.values()), "handed": handed,
+            "acknowledged": d("acknowledged"), "kafka_dropped": d("dropped"),
+            "spooled": d("spooled"), "failed": d("failed"), "resent": d("resent"),
+            "kernel_drops": kernel_drops, "user_drops": user_drops,
+            "lost": kernel_drops + user_drops + d("dropped"),
+            "ack_latency_ms_p50": k1.get("ack_latency_ms_p50"),
+            "ack_latency_ms_p99": k1.get("ack_latency_ms_p99"),
+            "sensor_cpu_pct": w["agent_cpu_pct"], "sensor_rss": w["agent_rss"]}

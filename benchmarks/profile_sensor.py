@@ -13,6 +13,11 @@ rate the sensor keeps up with (default 20,000 events/s), one after the other:
    only the shares are reported, not the profiled times.
 
 The accounting of both windows is checked as in the benchmarks.
+
+    python -m benchmarks.profile_sensor --bpf-programs exec
+
+instead shows the kernel-side BPF time per op, program by program, while one
+storm runs flat out (kernel.bpf_stats_enabled=1 for the run).
 """
 
 from __future__ import annotations
@@ -58,11 +63,45 @@ def shares(path: str) -> tuple[Counter[str], float]:
     return groups, total
 
 
+def bpf_programs(mode: str, duration: float) -> int:
+    """Kernel BPF time per program of the sensor while one storm runs flat out."""
+    binary = loadgen.build()
+    work, storm = st.workspace("profile_sensor-")
+    arm = st.RingsideArm(work)
+    try:
+        arm.start()
+        assert arm.proc is not None
+        with st.bpf_stats(True):
+            before = st.bpf_prog_table(arm.proc.pid)
+            gen = loadgen.run(binary, mode, duration, None, storm)
+            after = st.bpf_prog_table(arm.proc.pid)
+        names = st.bpf_prog_names(list(after))
+    finally:
+        arm.stop()
+        st.release(work, storm)
+    rows = []
+    for pid, (ns, runs) in after.items():
+        ns0, runs0 = before.get(pid, (0, 0))
+        if runs - runs0:
+            rows.append((ns - ns0, runs - runs0, names.get(pid, "?")))
+    total = sum(r[0] for r in rows)
+    print(f"{mode}: {gen['ops']:,} ops in {gen['elapsed_ns'] / 1e9:.1f} s; sensor BPF time "
+          f"{total / gen['ops']:,.0f} ns per op")
+    print(f"{'ns/op':>10} {'runs/op':>8} {'ns/run':>8}  program")
+    for ns, runs, name in sorted(rows, reverse=True):
+        print(f"{ns / gen['ops']:10,.0f} {runs / gen['ops']:8.2f} {ns / runs:8,.0f}  {name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20_000, help="file events/s")
     parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--bpf-programs", metavar="MODE", choices=loadgen.MODES,
+                        help="instead: kernel BPF time per program while MODE runs flat out")
     args = parser.parse_args(argv)
+    if args.bpf_programs:
+        return bpf_programs(args.bpf_programs, min(args.duration, 4.0))
     binary = loadgen.build()
     work, storm = st.workspace("profile_sensor-")
     ops = args.rate / loadgen.events_per_op("file")
@@ -89,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sensor CPU per delivered event, unprofiled: {w['agent_us_per_event']:.1f} µs "
           f"({w['delivered_all']:,} events in the window, {w['agent_cpu_pct']:.0f} % of a "
           f"core at {args.rate:,.0f} events/s asked); 100,000 events/s would need "
-          f"{w['agent_us_per_event'] / 10:.0f} % of a core")
+          f"{w['agent_us_per_event'] * 10:.0f} % of a core")
     idle = {"other (event loop, imports, start-up)", "bcc (compile, attach, maps)"}
     pipeline = sum(t for g, t in groups.items() if g not in idle)
     print("\nshare of the pipeline's time under cProfile (tottime; start-up, bcc and the "
