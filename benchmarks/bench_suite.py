@@ -43,6 +43,7 @@ Exit status: 0 all targets met, 1 a target missed or not measured, 2 invalid.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -404,7 +405,8 @@ def charts(raw: dict[str, Any], name: str) -> list[Path]:
                 ys = [s[key] / 1e6 if key == "agent_rss" else s[key] for s in pts]
                 ax.plot([s["t"] - t0 for s in pts], ys, label=arm, color=colors[arm])
             ax.set_title(wl)
-            ax.set_xlabel("s")
+            ax.set_xlabel("s since the storm started")
+            ax.set_ylim(bottom=0)
             ax.grid(alpha=0.3)
         for ax in axes.flat[len(workloads):]:
             ax.axis("off")
@@ -421,6 +423,23 @@ def charts(raw: dict[str, Any], name: str) -> list[Path]:
     return paths
 
 
+def render(path: Path) -> int:
+    record = json.loads(path.read_text())
+    raw = {**record["figures"]["raw"], "series": record["figures"]["series"]}
+    fig = figures(raw)
+    verdict = verdicts(fig, raw)
+    text = table(fig, verdict, raw)
+    pngs = charts(raw, path.stem)
+    if pngs:
+        text += "\n\nCharts: " + ", ".join(f"[{p.name}]({p.name})" for p in pngs) + "\n"
+    record["figures"].update({"figures": fig, "verdicts": verdict})
+    record["rendered"] = " ".join([Path(sys.executable).name, *sys.argv])
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    path.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    return 0 if all(v["pass"] for v in verdict.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -430,7 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--no-kafka", action="store_true", help="skip the Kafka phase")
+    parser.add_argument("--render", metavar="JSON",
+                        help="redraw the tables, verdicts and charts of a written result from "
+                        "its raw windows (nothing is measured)")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(Path(args.render))
     rounds = args.rounds or (2 if args.quick else 5)
     duration = args.duration or (1.5 if args.quick else 5.0)
     sat_duration = 1.5 if args.quick else 4.0

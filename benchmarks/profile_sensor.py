@@ -31,6 +31,7 @@ from benchmarks import _storm as st
 from benchmarks import loadgen
 
 GROUPS = (  # first match wins: (substring of "file:function", group)
+    ("_containers", "container metadata stage"),
     ("_ring.py", "ring reader (copy out, header walk)"),
     ("_proctable.py", "process table"),
     ("orjson.dumps", "serialization (orjson + hook)"),
@@ -95,7 +96,8 @@ def bpf_programs(mode: str, duration: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=20_000, help="file events/s")
+    parser.add_argument("--rate", type=float, default=20_000, help="events/s asked")
+    parser.add_argument("--mode", default="file", choices=loadgen.MODES, help="the storm")
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--bpf-programs", metavar="MODE", choices=loadgen.MODES,
                         help="instead: kernel BPF time per program while MODE runs flat out")
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return bpf_programs(args.bpf_programs, min(args.duration, 4.0))
     binary = loadgen.build()
     work, storm = st.workspace("profile_sensor-")
-    ops = args.rate / loadgen.events_per_op("file")
+    ops = args.rate / loadgen.events_per_op(args.mode)
     out = {}
     try:
         for label, prefix in (("plain", []),
@@ -113,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             arm = st.RingsideArm(work, label=f"ringside-{label}", prefix=prefix)
             arm.start()
             try:
-                w = st.run_window(arm, binary, "file", args.duration, ops, storm)
+                w = st.run_window(arm, binary, args.mode, args.duration, ops, storm)
                 acc = st.account(w)
             finally:
                 arm.stop()
             out[label] = (w, acc)
-            st.log(f"{label}: {w['gen']['ops_per_s'] * 3:,.0f} events/s generated, "
+            st.log(f"{label}: {acc['generated'] / (w['gen']['elapsed_ns'] / 1e9):,.0f} events/s "
+                   "generated, "
                    f"{acc['delivered']:,} delivered, {acc['lost']:,} lost, sensor CPU "
                    f"{w['agent_cpu_pct']:.0f} %, {w['agent_us_per_event']:.1f} µs/event")
         groups, total = shares(str(work / "sensor.prof"))
