@@ -6,6 +6,9 @@ The public surface is small: build a :class:`Sensor` from a
     async with Sensor(SensorConfig(areas=("process",)), sinks=[NdjsonSink(out)]) as s:
         await s.finished.wait()
 
+To publish to Kafka instead (or as well), add
+``KafkaSink(KafkaConfig(KafkaConnection("broker:9092")))`` to the sinks.
+
 Event models live in the separate ``ringside_schema`` package, which needs
 neither bcc nor root.
 """
@@ -20,6 +23,8 @@ from ._errors import (
     RingsideError,
     SpoolFullError,
 )
+from ._kafka import KafkaSink
+from ._kafka_config import KafkaConfig, KafkaConnection
 from ._sensor import Sensor, SensorConfig, Stage
 from ._sinks import CallbackSink, NdjsonSink, Sink
 
@@ -33,6 +38,9 @@ __all__ = [
     "ContainerEnricher",
     "EnricherConfig",
     "EnrichmentError",
+    "KafkaConfig",
+    "KafkaConnection",
+    "KafkaSink",
     "KernelSupportError",
     "NdjsonSink",
     "PublishError",
