@@ -129,7 +129,10 @@ def kafka_phase(binary: Path, work: Path, storm: Path, duration: float) -> dict[
         return {"error": str(exc), "steps": []}
     arm = st.RingsideArm(work, label="ringside-kafka",
                          extra=["--kafka", f"127.0.0.1:{broker.port}",
-                                "--kafka-topic-prefix", f"bench{os.getpid()}."])
+                                "--kafka-topic-prefix", f"bench{os.getpid()}.",
+                                # A spool of its own: the default one is shared with
+                                # every other sensor on the machine, and replayed at start.
+                                "--kafka-spool-dir", str(work / "kafka-spool")])
     steps: list[dict[str, Any]] = []
     try:
         arm.start()
