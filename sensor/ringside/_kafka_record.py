@@ -55,9 +55,6 @@ class Encoder:
                            - time.clock_gettime_ns(time.CLOCK_BOOTTIME))
         self._next_resync = time.monotonic() + self._resync_s
 
-    def value(self, event: EventBase) -> bytes:
-        return self._pack(event.__dict__)  # type: ignore[no-any-return]
-
     def records(self, events: Sequence[EventBase]) -> list[Record]:
         """Records of a batch of events (the sensor's hot path: kept flat)."""
         if time.monotonic() >= self._next_resync:

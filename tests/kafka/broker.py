@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,11 +118,3 @@ class Broker:
             else:
                 entry.unlink(missing_ok=True)  # a session that died without unregistering
         return alive
-
-    def wait_port(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _free(self.port):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"nothing listens on {self.bootstrap}")
