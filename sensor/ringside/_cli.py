@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tier", choices=["auto", "full", "reduced"], default="auto",
                      help="full reads kernel memory; reduced does not (lockdown=confidentiality)."
                      " Default: the best this kernel allows")
-    run.add_argument("--ring-size", type=_ring_mib, default=8 << 20, metavar="MIB",
-                     help="ring buffer size in MiB, a power of two (default: 8)")
+    run.add_argument("--ring-size", type=_ring_mib, default=16 << 20, metavar="MIB",
+                     help="ring buffer size in MiB, a power of two (default: 16)")
     run.add_argument("--include-self", action="store_true",
                      help="also report the sensor's own activity")
     run.add_argument("--max-events", type=_positive_int, metavar="N",

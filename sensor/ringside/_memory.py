@@ -14,13 +14,18 @@ import logging
 
 log = logging.getLogger(__name__)
 
-MADV_PAGEOUT = 21  # Linux 5.4: reclaim these pages now (file pages are dropped, not written)
+# Drop our page-table entries for these pages.  Only ever used on read-only
+# file mappings (code, constants): the next touch reads the same bytes back
+# from the file.  (MADV_PAGEOUT would skip pages other processes map too, and
+# libLLVM is shared by every bcc user on the host.)  A writable mapping holds
+# the library's own state and is never touched.
+MADV_DONTNEED = 4
 # The compiler's libraries, as they appear in /proc/self/maps.
 COMPILER_LIBRARIES = ("libLLVM", "libclang")
 
 
 def release_compiler_memory() -> None:
-    """Trim the heap and page out the compiler's libraries; best effort, never raises."""
+    """Trim the heap and drop the compiler's library pages; best effort, never raises."""
     # The process's own symbols, libc's among them.  (ctypes.util.find_library
     # would run ldconfig in a child process: an exec event from the sensor.)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -31,14 +36,35 @@ def release_compiler_memory() -> None:
     madvise = libc.madvise
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     try:
-        with open("/proc/self/maps") as maps:
-            lines = maps.read().splitlines()
+        with open("/proc/self/smaps") as smaps:
+            text = smaps.read()
     except OSError:
         return
+    for start, end, name in clean_mappings(text, COMPILER_LIBRARIES):
+        if madvise(start, end - start, MADV_DONTNEED) != 0:
+            log.debug("madvise(MADV_DONTNEED) on %s: errno %d", name, ctypes.get_errno())
+
+
+def clean_mappings(smaps: str, libraries: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """Read-only mappings of these libraries that hold no page of their own.
+
+    A read-only mapping can still hold modified pages: the loader writes the
+    relocations of a RELRO segment, then makes it read-only.  Those show as
+    Anonymous in smaps, and dropping them would bring back the unrelocated
+    bytes; only mappings with none are safe.
+    """
+    lines = smaps.splitlines()
+    found = []
+    current: tuple[int, int, str] | None = None
     for line in lines:
-        parts = line.split(None, 5)
-        if len(parts) < 6 or not any(lib in parts[5] for lib in COMPILER_LIBRARIES):
-            continue
-        start, end = (int(x, 16) for x in parts[0].split("-"))
-        if madvise(start, end - start, MADV_PAGEOUT) != 0:
-            log.debug("madvise(MADV_PAGEOUT) on %s: errno %d", parts[5], ctypes.get_errno())
+        head = line.split(None, 5)
+        if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            current = None
+            if len(head) == 6 and "w" not in head[1] and any(lib in head[5] for lib in libraries):
+                start, end = (int(x, 16) for x in head[0].split("-"))
+                current = (start, end, head[5])
+        elif current is not None and head[0] == "Anonymous:":
+            if head[1] == "0":
+                found.append(current)
+            current = None
+    return found

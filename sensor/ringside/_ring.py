@@ -10,8 +10,11 @@ A ring buffer map as user space maps it (kernel/bpf/ringbuf.c)::
 
     offset 0          consumer page: consumer_pos u64 (the only page we may write)
     offset PAGE       producer page: producer_pos u64
-    offset 2 * PAGE   data, ``size`` bytes, mapped twice back to back, so a
-                      record that wraps past the end reads as one run
+    offset 2 * PAGE   data, ``size`` bytes (the kernel offers them twice back to
+                      back; we map them once: the kernel fills in every page of
+                      the mapping at mmap time, so a second copy would count
+                      another ``size`` bytes of resident memory, and a batch
+                      that wraps past the end costs only a second slice)
 
     record            u32 len   bit 31 BUSY (reserved, not yet committed)
                                 bit 30 DISCARD (skip it)
@@ -69,7 +72,7 @@ class RingReader:
                 map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0
             )
             self._producer = mmap.mmap(
-                map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
+                map_fd, page + size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
             )
         except OSError as exc:
             raise KernelSupportError(f"cannot map the ring buffer (fd {map_fd}): {exc}") from exc
@@ -91,13 +94,15 @@ class RingReader:
             return None
         limit = min(avail, max_bytes)
         mem = self._producer
-        base = self._data + (cons & self._mask)
+        data_start, mask = self._data, self._mask
+        start = cons & mask
         unpack = _U32.unpack_from
         offsets: list[int] = []
         lengths: list[int] = []
         pos = 0
         while pos < limit:
-            word = unpack(mem, base + pos)[0]
+            # Headers are 8-byte aligned in a ring of whole pages: one never wraps.
+            word = unpack(mem, data_start + ((start + pos) & mask))[0]
             if word & BUSY_BIT:
                 break  # not committed yet: everything after it waits too
             length = word & _LEN_MASK
@@ -107,7 +112,12 @@ class RingReader:
             pos += (length + RECORD_HEADER + 7) & ~7
         if pos == 0:
             return None
-        data = mem[base : base + pos]
+        end = start + pos
+        if end <= self.size:
+            data = mem[data_start + start : data_start + end]
+        else:  # the batch wraps past the end of the data area
+            data = mem[data_start + start : data_start + self.size] + mem[
+                data_start : data_start + end - self.size]
         _U64.pack_into(self._consumer, 0, cons + pos)
         self.records += len(offsets)
         self.bytes += pos
