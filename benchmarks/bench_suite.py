@@ -210,8 +210,10 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
                 arm.stop()
             except (st.ArmError, st.AccountingError) as exc:
                 st.log(f"stopping {arm.name}: {exc}")
-        sampler.stop()
-        st.release(work, storm, keep)
+        try:
+            sampler.stop()
+        finally:
+            st.release(work, storm, keep)
     return {"windows": windows, "series": sampler.series, "saturation": sat,
             "rounds": rounds, "duration_s": duration, "workloads": list(workloads),
             "loadavg_before": load_before, "loadavg_after": st.load_average(),
