@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._argtypes import non_negative_int, positive_float, positive_int
 from ._bpf import AREAS, Exclusions
 from ._errors import ConfigError, RingsideError
 from ._kernel import cgroup_id
@@ -39,43 +40,13 @@ def _areas(text: str) -> tuple[str, ...]:
     return areas
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
-
-
 # Paths whose writes are constant noise on any host (a shell opens /dev/null for
 # writing all the time); `--exclude-path` replaces the list.
 DEFAULT_EXCLUDED_PATHS = ("/proc/", "/sys/", "/dev/null", "/dev/pts/", "/dev/tty")
 
 
 def _ring_mib(text: str) -> int:
-    mib = _positive_int(text)
+    mib = int(positive_int(text))
     if mib & (mib - 1):
         raise argparse.ArgumentTypeError(f"ring size {mib} MiB is not a power of two")
     return mib << 20
@@ -100,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ring buffer size in MiB, a power of two (default: 16)")
     run.add_argument("--include-self", action="store_true",
                      help="also report the sensor's own activity")
-    run.add_argument("--max-events", type=_positive_int, metavar="N",
+    run.add_argument("--max-events", type=positive_int, metavar="N",
                      help="stop after delivering N events")
-    run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
+    run.add_argument("--duration", type=positive_float, metavar="SECONDS",
                      help="stop after this many seconds")
     run.add_argument("--output", default=None, metavar="PATH",
                      help="NDJSON destination, - for stdout (default: stdout, or none with "
@@ -119,12 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "/system.slice/backup.service) and everything below it")
     run.add_argument("--report-failed", action="store_true",
                      help="also report file operations that failed (result < 0)")
-    run.add_argument("--tty-budget", type=_non_negative_int, default=1 << 20, metavar="BYTES",
+    run.add_argument("--tty-budget", type=non_negative_int, default=1 << 20, metavar="BYTES",
                      help="terminal output captured per process per second; 0 = no limit "
                      "(default: 1048576)")
     run.add_argument("--no-stats", action="store_true",
                      help="do not print the counters on stderr at exit")
-    run.add_argument("--metrics-port", type=_non_negative_int, default=None, metavar="PORT",
+    run.add_argument("--metrics-port", type=non_negative_int, default=None, metavar="PORT",
                      help="serve the counters as Prometheus metrics on http://ADDRESS:PORT/metrics"
                      " (0: any free port, logged at info level)")
     run.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",

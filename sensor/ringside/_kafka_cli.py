@@ -14,31 +14,19 @@ import signal
 import sys
 from typing import Any
 
+from ._argtypes import non_negative_float, number
 from ._errors import ConfigError
 from ._kafka_config import CATEGORIES, COMPRESSIONS, SASL_MECHANISMS, KafkaConfig, KafkaConnection
 from ._spool import FSYNC_POLICIES
 
-PASSWORD_ENV = "RINGSIDE_KAFKA_PASSWORD"
+_whole_mib = number(int, positive=True, unit="MiB")
 
 
 def _mib(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} MiB must be positive")
-    return value << 20
+    return int(_whole_mib(text)) << 20
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
+PASSWORD_ENV = "RINGSIDE_KAFKA_PASSWORD"
 
 
 def _categories(text: str) -> tuple[str, ...]:
@@ -78,7 +66,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group("Kafka publishing")
     group.add_argument("--kafka-compression", choices=COMPRESSIONS, default="zstd",
                        help="batch compression (default: zstd)")
-    group.add_argument("--kafka-linger-ms", type=_non_negative, default=5.0, metavar="MS",
+    group.add_argument("--kafka-linger-ms", type=non_negative_float, default=5.0, metavar="MS",
                        help="wait this long for more events to batch together (default: 5)")
     group.add_argument("--kafka-partitions", type=int, default=6, metavar="N",
                        help="partitions of the topics the sensor creates (default: 6)")
@@ -98,9 +86,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                        help="always: every spool write; interval: every "
                        "--kafka-spool-fsync-interval s; never: the kernel decides "
                        "(default: interval)")
-    group.add_argument("--kafka-spool-fsync-interval", type=_non_negative, default=1.0,
+    group.add_argument("--kafka-spool-fsync-interval", type=non_negative_float, default=1.0,
                        metavar="S", help="default: 1")
-    group.add_argument("--kafka-stop-timeout", type=_non_negative, default=10.0, metavar="S",
+    group.add_argument("--kafka-stop-timeout", type=non_negative_float, default=10.0, metavar="S",
                        help="at exit, wait this long for acknowledgements; what is left is "
                        "spooled for the next start (default: 10)")
 
@@ -172,9 +160,9 @@ def add_consume_parser(sub: Any) -> None:
                          help="consumer group: offsets are committed, a restart goes on where "
                          "it stopped (default: none, nothing committed)")
     consume.add_argument("--max-events", type=int, metavar="N", help="stop after N events")
-    consume.add_argument("--timeout", type=_non_negative, metavar="S",
+    consume.add_argument("--timeout", type=non_negative_float, metavar="S",
                          help="stop once no message arrived for S seconds")
-    consume.add_argument("--gap-grace", type=_non_negative, default=5.0, metavar="S",
+    consume.add_argument("--gap-grace", type=non_negative_float, default=5.0, metavar="S",
                          help="report a hole in a sequence once it stayed open this long "
                          "(events of one sensor travel in several partitions; default: 5)")
 

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from .._argtypes import number
 from .._errors import ConfigError
 from ._cri import CRI_SOCKETS
 from ._engine import ENGINE_SOCKETS
 from ._enricher import ContainerEnricher, EnricherConfig
 from ._rules import parse_rule
 
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
+_seconds = number(float, positive=False, unit="seconds")
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
