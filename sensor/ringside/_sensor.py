@@ -271,27 +271,30 @@ class Sensor:
         self._drain_handle = self._loop.call_later(self.config.read_interval, self._drain)
 
     def _drain(self) -> None:
-        """Copy one batch out; go on at once, after a moment, or back to epoll."""
+        """Empty the ring into the queue; then read again in a moment, or wait on epoll.
+
+        Everything the ring holds moves to the queue in one turn (the queue
+        is the larger buffer, and the only one whose overflow the pump can
+        work off): copying one batch per turn, behind a pump that takes
+        tens of ms a batch, let a burst outgrow the ring.
+        """
         self._drain_handle = None
         if self._stopped:
             return
         assert self._loop is not None and self._reader is not None and self._queue is not None
-        batch = self._reader.poll(self.config.max_batch_bytes)
-        if batch is None:
-            self._arm()
-            return
-        self._count_read(batch)
-        try:
-            self._queue.put_nowait(batch)
-        except asyncio.QueueFull:
-            self._count_dropped(batch)
-        if len(batch.data) >= self.config.max_batch_bytes:
-            # A full read: there is more.  Let the pump take this batch first.
-            self._drain_handle = self._loop.call_later(0, self._drain)
-        else:
-            # Caught up, and records are flowing: read again in a moment.  A
-            # read that finds nothing goes back to waiting on epoll.
+        read = 0
+        while (batch := self._reader.poll(self.config.max_batch_bytes)) is not None:
+            read += 1
+            self._count_read(batch)
+            try:
+                self._queue.put_nowait(batch)
+            except asyncio.QueueFull:
+                self._count_dropped(batch)
+        if read:
+            # Records are flowing: read again in a moment.
             self._drain_handle = self._loop.call_later(self.config.read_interval, self._drain)
+        else:
+            self._arm()  # quiet: wait for the kernel's wakeup
 
     def _count_read(self, batch: Batch) -> None:
         self.stats.ring_records += len(batch)
