@@ -316,6 +316,9 @@ class Sensor:
             raw = await queue.get()
             if raw is None:
                 return
+            # Let the reader run between batches (a get from a non-empty queue
+            # does not yield), even while the queue is full.
+            await asyncio.sleep(0)
             batch = self._decoder.decode(raw)
             if not batch:
                 continue  # auxiliary records only
@@ -341,8 +344,6 @@ class Sensor:
             self._delivered += len(batch)
             if self.max_events is not None and self._delivered >= self.max_events:
                 self.finished.set()
-            # Let the reader run between batches, even while the queue is full.
-            await asyncio.sleep(0)
 
     # ---- counters ----
 
