@@ -22,6 +22,11 @@ A ring buffer map as user space maps it (kernel/bpf/ringbuf.c)::
                       len bytes of data, then padding to 8 bytes
 
 Positions only grow; ``pos & (size - 1)`` is the place in the data area.
+The kernel reads consumer_pos at any moment, so it is written with one
+8-byte store (a ``memoryview`` item), never with ``struct.pack_into``:
+CPython's pack_into zeroes its target before writing the value, and a
+consumer_pos of 0, seen while the producer is more than a ring's size past
+0, makes the kernel refuse records as if the ring were full.
 Ordering: the kernel clears BUSY with a release store after writing the
 data, and x86-64 does not reorder loads with older loads, so data read after
 a header showed the record committed is complete.  (The sensor runs on
@@ -76,18 +81,20 @@ class RingReader:
             )
         except OSError as exc:
             raise KernelSupportError(f"cannot map the ring buffer (fd {map_fd}): {exc}") from exc
+        # consumer_pos as one aligned u64: item assignment is a single store.
+        self._consumer_pos = memoryview(self._consumer).cast("Q")
         self.records = 0
         self.bytes = 0
 
     def pending_bytes(self) -> int:
         """Bytes reserved in the ring and not yet consumed."""
         produced: int = _U64.unpack_from(self._producer, 0)[0]
-        consumed: int = _U64.unpack_from(self._consumer, 0)[0]
+        consumed: int = self._consumer_pos[0]
         return produced - consumed
 
     def poll(self, max_bytes: int = 1 << 20) -> Batch | None:
         """Copy out the committed records (about ``max_bytes`` at most) and release them."""
-        cons = _U64.unpack_from(self._consumer, 0)[0]
+        cons: int = self._consumer_pos[0]
         prod = _U64.unpack_from(self._producer, 0)[0]
         avail = prod - cons
         if avail <= 0:
@@ -118,12 +125,13 @@ class RingReader:
         else:  # the batch wraps past the end of the data area
             data = mem[data_start + start : data_start + self.size] + mem[
                 data_start : data_start + end - self.size]
-        _U64.pack_into(self._consumer, 0, cons + pos)
+        self._consumer_pos[0] = cons + pos
         self.records += len(offsets)
         self.bytes += pos
         return Batch(data, offsets, lengths)
 
     def close(self) -> None:
+        self._consumer_pos.release()  # an exported buffer would keep the mapping open
         for m in (self._consumer, self._producer):
             if not m.closed:
                 m.close()
