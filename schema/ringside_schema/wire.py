@@ -201,7 +201,9 @@ def parse_varlen(buf: Any, off: int, end: int) -> VarFields:
             raise WireFormatError("varlen", f"field {vtype} of {vsize} bytes runs past the end")
         if not 0 < vtype <= VL_TYPE_MAX:
             raise WireFormatError("varlen", f"unknown field type {vtype}")
-        fields[vtype] = (bytes(buf[off : off + vsize]), vflags)
+        # A slice of bytes is bytes; of a memoryview or mmap, it is copied out.
+        data = buf[off : off + vsize]
+        fields[vtype] = (data if type(data) is bytes else bytes(data), vflags)
         off += vsize
     if off != end:
         raise WireFormatError("varlen", f"{end - off} bytes left after {count} fields")
