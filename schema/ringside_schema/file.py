@@ -192,8 +192,8 @@ def decode_file(buf: Any, off: int, hdr: w.Header, ctx: WireContext) -> _FileEve
     values = event_values(name, hdr, ctx)
     pid = proc["pid"]
     first = _resolve(fields, w.VL_PATH, w.VL_DIR, dfd, pid, ctx, values, "file.path")
-    second = _resolve(fields, w.VL_PATH_NEW, w.VL_DIR_NEW, dfd2, pid, ctx, values,
-                      "file.path")
+    second = (_resolve(fields, w.VL_PATH_NEW, w.VL_DIR_NEW, dfd2, pid, ctx, values,
+                       "file.path") if w.VL_PATH_NEW in fields else None)
     path, old_path, target = first, None, None
     if hdr.type == w.EVENT_FILE_RENAME:
         path, old_path = second, first

@@ -151,6 +151,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from ._memory import tune_gc_for_streaming
     from ._metrics import MetricsServer
 
     metrics = (MetricsServer(sensor.counters, args.metrics_port, args.metrics_address)
@@ -159,6 +160,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         async with sensor:
             if metrics is not None:
                 await metrics.start()
+            tune_gc_for_streaming()
             log.info("running; Ctrl-C to stop")
             waiters = [asyncio.create_task(stop.wait()),
                        asyncio.create_task(sensor.finished.wait())]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ringside_schema import EventBase, WireContext, WireFormatError, wire
 
-from ._aux import AUX_DECODERS, CwdChange, ExecArgs
+from ._aux import AUX_DECODERS
 from ._proctable import ProcessTable
 from ._ring import Batch
 from ._stats import Stats
@@ -34,21 +34,29 @@ class BatchDecoder:
         self._table = table
         self._stats = stats
         self._decoders: dict[int, wire.Decoder] = {**wire.DECODERS, **AUX_DECODERS}
-        # Auxiliary records a stage takes (Stage.aux_handlers): type -> (counter, handler).
-        self._handlers: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        # Auxiliary records, by type: (counter, handler).  They feed the process
+        # table or a stage (Stage.aux_handlers) and are not events.
+        self._handlers: dict[int, tuple[str, Callable[[Any], None]]] = {
+            wire.EVENT_AUX_EXEC_ARGS: ("aux.exec_args", table.on_exec_args),
+            wire.EVENT_AUX_CWD: ("aux.cwd", table.on_cwd),
+        }
         for etype, (name, decode, handle) in (aux_handlers or {}).items():
             self._decoders[etype] = decode
             self._handlers[etype] = (f"aux.{name}", handle)
         self._last_log = 0.0
 
     def decode(self, batch: Batch) -> list[EventBase]:
-        ctx, table, stats = self._ctx, self._table, self._stats
+        # Runs for every record: the attribute lookups are done once per batch.
+        ctx, stats = self._ctx, self._stats
         decoders, handlers = self._decoders, self._handlers
+        parse_header, decoded, note_seq = wire.parse_header, stats.decoded, stats.note_seq
+        apply = self._table.apply
         data = batch.data
         events: list[EventBase] = []
+        append = events.append
         for off, length in zip(batch.offsets, batch.lengths, strict=True):
             try:
-                hdr = wire.parse_header(data, off, length)
+                hdr = parse_header(data, off, length)
                 fn = decoders.get(hdr.type)
                 if fn is None:
                     raise WireFormatError("type", f"unknown event type {hdr.type}")
@@ -62,27 +70,19 @@ class BatchDecoder:
                 self._log_error(exc)
                 continue
             try:
-                if isinstance(ev, ExecArgs):
-                    stats.decoded["aux.exec_args"] += 1
-                    table.on_exec_args(ev)
+                handler = handlers.get(hdr.type)
+                if handler is not None:
+                    decoded[handler[0]] += 1
+                    handler[1](ev)
                     continue
-                if isinstance(ev, CwdChange):
-                    stats.decoded["aux.cwd"] += 1
-                    table.on_cwd(ev)
-                    continue
-                if hdr.type in handlers:
-                    name, handle = handlers[hdr.type]
-                    stats.decoded[name] += 1
-                    handle(ev)
-                    continue
-                stats.decoded[ev.event] += 1
-                stats.note_seq(hdr.cpu, hdr.seq)
-                table.apply(ev)
+                decoded[ev.event] += 1
+                note_seq(hdr.cpu, hdr.seq)
+                apply(ev)
             except Exception:
                 stats.internal_errors += 1
                 log.exception("process table failed on a record of type %d", hdr.type)
                 continue
-            events.append(ev)
+            append(ev)
         return events
 
     def _log_error(self, exc: Exception) -> None:

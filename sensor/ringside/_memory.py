@@ -10,6 +10,7 @@ here: ~183 MB after start without this, ~80 MB with it.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -68,3 +69,26 @@ def clean_mappings(smaps: str, libraries: tuple[str, ...]) -> list[tuple[int, in
                 found.append(current)
             current = None
     return found
+
+
+# Young-generation threshold while streaming.  Every event allocates about ten
+# tracked objects (its dicts and models), none of them in a cycle: reference
+# counting frees them, and the cyclic collector only spends time scanning.
+STREAMING_GC_THRESHOLD = (20_000, 50, 100)
+
+
+def tune_gc_for_streaming() -> None:
+    """Make the cyclic garbage collector cheap for a long-running event stream.
+
+    Called by ``ringside run`` once the sensor is running (not by the Sensor
+    class: a program that embeds the sensor keeps its own collector settings).
+    ``gc.freeze`` moves everything alive after start-up (bcc, pydantic's
+    schemas, the interpreter's modules) out of the collector's sight, so full
+    collections no longer walk it; the higher threshold makes young
+    collections rarer.  Measured on the decoder alone (3,000 file records a
+    batch): 12.0-13.1 us/event with the defaults, 10.6 with both, 10.4 with
+    the collector off.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*STREAMING_GC_THRESHOLD)

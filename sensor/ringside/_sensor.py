@@ -327,8 +327,7 @@ class Sensor:
                     batch = await stage.process(batch)
                 for sink in self.sinks:
                     await sink.write(batch)
-                    for ev in batch:
-                        self.stats.delivered[(sink.name, ev.event)] += 1
+                    self.stats.delivered.update([(sink.name, ev.event) for ev in batch])
             except (BrokenPipeError, ConnectionResetError):
                 log.info("output closed by its reader; stopping")
                 for ev in batch:
