@@ -534,11 +534,24 @@ class RingsideArm(Arm):
         if c["ring"]["records"] != sent:
             raise AccountingError(f"ringside: kernel sent {sent} records, the ring reader read "
                                   f"{c['ring']['records']}")
+        # A batch the full queue refused was never decoded (its drops are
+        # counted by type from the record headers); every other user-space
+        # drop happened to a decoded event.
         delivered: Counter[str] = Counter()
+        refused = 0
         for key, n in c["delivered"].items():
             delivered[key.split("/", 1)[1]] += n
         for key, n in c["user_drops"].items():
-            delivered[key.split("/", 1)[1]] += n
+            stage, typ = key.split("/", 1)
+            if stage == "queue":
+                refused += n
+            else:
+                delivered[typ] += n
+        decoded_all = sum(c["decoded"].values())
+        errors = sum(c["decode_errors"].values())
+        if decoded_all + refused + errors != sent:
+            raise AccountingError(f"ringside: {sent} records read, {decoded_all} decoded, "
+                                  f"{errors} undecodable, {refused} refused by the full queue")
         for typ, n in c["decoded"].items():
             if typ.startswith(AUX_PREFIX):
                 continue
