@@ -75,7 +75,7 @@ TARGET_START_S = 5.0  # compile + attach
 TARGET_RSS_MB = 150.0  # resident memory after start, MB = 10**6 bytes
 
 _U64_AT = struct.Struct("<Q").unpack_from
-DRAIN_VARIANTS = ("mmap", "mmap+touch", "bcc", "ctypes", "ctypes+copy")
+DRAIN_VARIANTS = ("mmap", "mmap+touch", "mmap-py", "bcc", "ctypes", "ctypes+copy")
 
 
 class AccountingError(Exception):
@@ -150,7 +150,11 @@ class RingBench:
         log(f"filler program loaded in {time.monotonic() - began:.2f}s")
         ring = self.bpf[b"fill_ring"]
         self.stats = self.bpf[b"fill_stats"]
+        # The sensor's reader as it runs (header walk in C when built), and
+        # the same reader walking in Python, for comparison.
         self.reader = RingReader(ring.map_fd, RING_BYTES)
+        self.reader_py = RingReader(ring.map_fd, RING_BYTES, walk="python")
+        log(f"sensor's reader walks headers in {self.reader.walk}")
         self.max_batch_bytes = max_batch_bytes
 
         # bcc's path: open_ring_buffer wraps our callback in its own Python
@@ -175,6 +179,7 @@ class RingBench:
                 self._lib.bpf_free_ringbuf(manager)
         self._raw_managers = []
         self.reader.close()
+        self.reader_py.close()
         self.bpf.cleanup()
 
     def counter(self, index: int) -> int:
@@ -205,8 +210,9 @@ class RingBench:
 
     # ---- drains: each returns (records, bytes, seq sum or None) ----
 
-    def drain_mmap(self) -> tuple[int, int, int | None]:
-        reader, max_bytes = self.reader, self.max_batch_bytes
+    def drain_mmap(self, python_walk: bool = False) -> tuple[int, int, int | None]:
+        reader = self.reader_py if python_walk else self.reader
+        max_bytes = self.max_batch_bytes
         records = nbytes = 0
         while True:
             batch = reader.poll(max_bytes)
@@ -256,6 +262,7 @@ class RingBench:
         return {
             "mmap": self.drain_mmap,
             "mmap+touch": self.drain_mmap_touch,
+            "mmap-py": lambda: self.drain_mmap(python_walk=True),
             "bcc": self.drain_bcc,
             "ctypes": self.drain_ctypes,
             "ctypes+copy": self.drain_ctypes_copy,
@@ -267,6 +274,7 @@ def run_drains(records: int, rounds: int, max_batch_bytes: int,
     if records * SLOT_BYTES > RING_BYTES - 4096:
         raise SystemExit(f"{records} records of {SLOT_BYTES} bytes do not fit a {RING_BYTES} ring")
     bench = RingBench(max_batch_bytes)
+    walk = bench.reader.walk
     rates: dict[str, list[float]] = {v: [] for v in DRAIN_VARIANTS}
     fill_rates: list[float] = []
     try:
@@ -308,6 +316,7 @@ def run_drains(records: int, rounds: int, max_batch_bytes: int,
         "mmap+touch/bcc": ratio("mmap+touch", "bcc"),
         "mmap/bcc": ratio("mmap", "bcc"),
         "mmap+touch/ctypes+copy": ratio("mmap+touch", "ctypes+copy"),
+        "mmap/mmap-py": ratio("mmap", "mmap-py"),
         "bcc/ctypes": ratio("bcc", "ctypes"),
     }
     variants = {v: {**spread(rates[v]), "per_round": rates[v]} for v in DRAIN_VARIANTS}
@@ -322,6 +331,7 @@ def run_drains(records: int, rounds: int, max_batch_bytes: int,
         "record_bytes": RECORD_BYTES,
         "ring_bytes": RING_BYTES,
         "max_batch_bytes": max_batch_bytes,
+        "mmap_reader_walk": walk,
         "rounds": rounds,
         "warmup_rounds": warmup,
         "accounting": "every drain returned exactly the records filled (count, bytes, seq sum)",
@@ -334,7 +344,8 @@ def run_drains(records: int, rounds: int, max_batch_bytes: int,
 
 # ---------------------------------------------------------------- the sensor
 
-_RUNNING = re.compile(r"sensor \S+ running \((\S+) tier, areas (\S+)\) after ([0-9.]+)s")
+_RUNNING = re.compile(
+    r"sensor \S+ running \((\S+) tier, areas (\S+), ring walk in (\S+)\) after ([0-9.]+)s")
 _STATUS_KEYS = ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem")
 
 
@@ -427,7 +438,7 @@ def run_sensor_once(areas: str, load_seconds: float, workdir: Path) -> SensorRun
         result.after_start = proc_status(proc.pid)
         result.spawn_to_running_s = watch.running_at - began
         result.tier = watch.match.group(1)
-        result.startup_seconds = float(watch.match.group(3))  # refined from counters below
+        result.startup_seconds = float(watch.match.group(4))  # refined from counters below
         load = subprocess.Popen(["/bin/sh", "-c", "while :; do /bin/true; done"],
                                 stdin=subprocess.DEVNULL)
         time.sleep(load_seconds)
@@ -564,8 +575,9 @@ def table(drain: dict[str, Any], sensors: dict[str, Any]) -> str:
     rows: list[list[Any]] = []
     v, ra, ck = drain["rates_per_s"], drain["ratios"], drain["checks"]
     names = {
-        "mmap": "drain: mmap reader (copy + header walk)",
+        "mmap": f"drain: mmap reader (copy + header walk in {drain['mmap_reader_walk']})",
         "mmap+touch": "drain: mmap reader + unpack seq per record",
+        "mmap-py": "drain: mmap reader, header walk in Python (info)",
         "bcc": "drain: bcc ring_buffer_consume + Python callback (reads seq)",
         "ctypes": "drain: same callback via ctypes, no bcc wrapper (info)",
         "ctypes+copy": "drain: ctypes callback that copies the record, reads seq (info)",
@@ -580,6 +592,7 @@ def table(drain: dict[str, Any], sensors: dict[str, Any]) -> str:
         ("mmap+touch/bcc", "ratio: mmap+touch / bcc (paired per round)", "mmap+touch / bcc >= 3x"),
         ("mmap/bcc", "ratio: mmap / bcc (paired per round)", "mmap / bcc >= 3x"),
         ("mmap+touch/ctypes+copy", "ratio: mmap+touch / ctypes+copy (info)", None),
+        ("mmap/mmap-py", "ratio: mmap / mmap-py (the C header walk's gain, info)", None),
         ("bcc/ctypes", "ratio: bcc / ctypes (cost of bcc's wrapper, info)", None),
     ):
         r = ra[key]

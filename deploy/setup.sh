@@ -99,4 +99,15 @@ fi
     say "bcc does not import in $venv"
     exit 1
 }
+
+# --- the ring reader's header walk in C (sensor/ringside/_ringwalk.c) ----------
+# Named by the hash of its source: rebuilt only when the source changes.
+walk() { "$venv/bin/python" -c "import sys; from ringside import _ringwalk as w; $1"; }
+if ! walk "sys.exit(0 if w.library_path().exists() else 1)"; then
+    if walk "sys.exit(w.main())" >/dev/null; then
+        say "built the C ring walk (sensor/ringside/_ringwalk.c)"
+    else
+        say "could not build the C ring walk: the sensor will walk the ring in Python"
+    fi
+fi
 say "ready"

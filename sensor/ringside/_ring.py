@@ -35,10 +35,13 @@ x86-64 only; another architecture would need an acquire load here.)
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import struct
 from dataclasses import dataclass
+from typing import Literal
 
+from . import _ringwalk
 from ._errors import KernelSupportError
 
 _U32 = struct.Struct("<I")
@@ -61,10 +64,18 @@ class Batch:
         return len(self.offsets)
 
 
-class RingReader:
-    """Consumes one BPF ring buffer map through ``mmap``."""
+Walk = Literal["auto", "c", "python"]
 
-    def __init__(self, map_fd: int, size: int) -> None:
+
+class RingReader:
+    """Consumes one BPF ring buffer map through ``mmap``.
+
+    ``walk``: how record headers are walked: ``"c"`` with the compiled helper
+    (``_ringwalk``, built by ``make setup``), ``"python"`` in Python, ``"auto"``
+    (the default) in C when the helper is built.  ``self.walk`` says which.
+    """
+
+    def __init__(self, map_fd: int, size: int, walk: Walk = "auto") -> None:
         if size <= 0 or size & (size - 1):
             raise ValueError(f"ring size {size} is not a power of two")
         page = mmap.PAGESIZE
@@ -85,6 +96,26 @@ class RingReader:
         self._consumer_pos = memoryview(self._consumer).cast("Q")
         self.records = 0
         self.bytes = 0
+        self._address: _ringwalk.BufferAddress | None = None
+        self._c_walk = None if walk == "python" else _ringwalk.load()
+        if walk == "c" and self._c_walk is None:
+            self.close()
+            raise KernelSupportError("the C ring walk is not built (make setup, or "
+                                     "python -m ringside._ringwalk)")
+        self.walk = "c" if self._c_walk is not None else "python"
+        if self._c_walk is not None:
+            self._address = _ringwalk.BufferAddress(self._producer)
+            self._count = ctypes.c_uint32()
+            self._cap = 0
+            self._grow(1 << 20)
+
+    def _grow(self, max_bytes: int) -> None:
+        """Room for the most records ``max_bytes`` can hold (8 bytes each, at least)."""
+        cap = max_bytes // RECORD_HEADER + 1
+        if cap > self._cap:
+            self._cap = cap
+            self._offsets = (ctypes.c_uint32 * cap)()
+            self._lengths = (ctypes.c_uint32 * cap)()
 
     def pending_bytes(self) -> int:
         """Bytes reserved in the ring and not yet consumed."""
@@ -103,6 +134,35 @@ class RingReader:
         mem = self._producer
         data_start, mask = self._data, self._mask
         start = cons & mask
+        offsets: list[int]
+        lengths: list[int]
+        if self._c_walk is not None and self._address is not None:
+            if limit // RECORD_HEADER + 1 > self._cap:
+                self._grow(limit)
+            pos = self._c_walk(self._address.address + data_start, mask, start, limit,
+                               self._offsets, self._lengths, self._cap, self._count)
+            n = self._count.value
+            offsets = self._offsets[:n]
+            lengths = self._lengths[:n]
+        else:
+            pos, offsets, lengths = self._walk_python(mem, data_start, mask, start, limit)
+        if pos == 0:
+            return None
+        end = start + pos
+        if end <= self.size:
+            data = mem[data_start + start : data_start + end]
+        else:  # the batch wraps past the end of the data area
+            data = mem[data_start + start : data_start + self.size] + mem[
+                data_start : data_start + end - self.size]
+        self._consumer_pos[0] = cons + pos
+        self.records += len(offsets)
+        self.bytes += pos
+        return Batch(data, offsets, lengths)
+
+    @staticmethod
+    def _walk_python(mem: mmap.mmap, data_start: int, mask: int, start: int,
+                     limit: int) -> tuple[int, list[int], list[int]]:
+        """The header walk of ``_ringwalk.c``, in Python: (bytes walked, offsets, lengths)."""
         unpack = _U32.unpack_from
         offsets: list[int] = []
         lengths: list[int] = []
@@ -117,21 +177,14 @@ class RingReader:
                 offsets.append(pos + RECORD_HEADER)
                 lengths.append(length)
             pos += (length + RECORD_HEADER + 7) & ~7
-        if pos == 0:
-            return None
-        end = start + pos
-        if end <= self.size:
-            data = mem[data_start + start : data_start + end]
-        else:  # the batch wraps past the end of the data area
-            data = mem[data_start + start : data_start + self.size] + mem[
-                data_start : data_start + end - self.size]
-        self._consumer_pos[0] = cons + pos
-        self.records += len(offsets)
-        self.bytes += pos
-        return Batch(data, offsets, lengths)
+        return pos, offsets, lengths
 
     def close(self) -> None:
-        self._consumer_pos.release()  # an exported buffer would keep the mapping open
+        # Exported buffers would keep the mappings open.
+        if self._address is not None:
+            self._address.release()
+            self._address = None
+        self._consumer_pos.release()
         for m in (self._consumer, self._producer):
             if not m.closed:
                 m.close()

@@ -206,8 +206,9 @@ class Sensor:
         self._pump = asyncio.create_task(self._run_pump(), name="ringside-pump")
         self._arm()
         self.startup_seconds = time.monotonic() - began
-        log.info("sensor %s running (%s tier, areas %s) after %.2fs", self.instance,
-                 self.tier, ",".join(cfg.areas), self.startup_seconds)
+        log.info("sensor %s running (%s tier, areas %s, ring walk in %s) after %.2fs",
+                 self.instance, self.tier, ",".join(cfg.areas), self._reader.walk,
+                 self.startup_seconds)
 
     async def stop(self) -> None:
         """Drain what the kernel already recorded, deliver it, then unload."""
@@ -355,7 +356,8 @@ class Sensor:
             kernel = self._final_counters
         extra: dict[str, Any] = {
             "sensor": {"instance": self.instance, "tier": self.tier,
-                       "startup_seconds": round(self.startup_seconds, 3)},
+                       "startup_seconds": round(self.startup_seconds, 3),
+                       "ring_walk": self._reader.walk if self._reader is not None else None},
             "queue_depth": self._queue.qsize() if self._queue is not None else 0,
         }
         # Stages and sinks with counters of their own (Kafka delivery, metadata
