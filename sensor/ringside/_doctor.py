@@ -41,6 +41,16 @@ class Report:
     program_types: dict[str, str]
     tier: str
     tier_reason: str
+    ring_walk: str
+
+
+def _ring_walk() -> str:
+    from . import _ringwalk
+
+    path = _ringwalk.library_path()
+    if _ringwalk.load() is not None:
+        return f"C ({path.name})"
+    return f"Python: {path.name} is not built (make setup builds it)"
 
 
 def _try_load(text: str) -> str:
@@ -102,6 +112,7 @@ def diagnose() -> Report:
         program_types=programs,
         tier=tier,
         tier_reason=reason,
+        ring_walk=_ring_walk(),
     )
 
 
@@ -117,6 +128,7 @@ def render(report: Report) -> str:
     for name, status in report.program_types.items():
         lines.append(f"  {name:<15}{status}")
     lines.append(f"tier            {report.tier} ({report.tier_reason})")
+    lines.append(f"ring walk       {report.ring_walk}")
     return "\n".join(lines)
 
 

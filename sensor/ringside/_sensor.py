@@ -198,6 +198,9 @@ class Sensor:
                 aux_handlers.update(hook())
         self._decoder = BatchDecoder(self._ctx, self._table, self.stats, aux_handlers)
         self._reader = RingReader(programs.ring_fd, programs.ring_size)
+        if self._reader.walk != "c":
+            log.warning("the ring's C header walk is not built (make setup builds it); "
+                        "reading the ring in Python, which costs more CPU per event")
         self._queue = asyncio.Queue(maxsize=cfg.queue_batches)
         for stage in self.stages:
             await stage.start()
