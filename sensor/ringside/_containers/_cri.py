@@ -13,6 +13,7 @@ Every gRPC failure comes out as :class:`EnrichmentError`; NOT_FOUND as
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import _protobuf as pb
@@ -41,6 +42,14 @@ class CriClient:
 
     def _ensure_channel(self) -> Any:
         if self._channel is None:
+            # gRPC's fork handlers (on by default in grpcio's core, off in its
+            # Python layer) can crash a child forked while gRPC threads run,
+            # between fork and exec: seen here as a SIGSEGV in a subprocess of
+            # a process that had talked to containerd.  Nothing in this
+            # process uses a channel across a fork; children only exec.  Read
+            # by grpc when it starts, so set before the import; an operator's
+            # own setting wins.
+            os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
             try:
                 import grpc
                 import grpc.aio
