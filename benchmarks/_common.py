@@ -72,6 +72,22 @@ def write_result(name: str, figures: dict[str, Any], table: str) -> Path:
     return path
 
 
+def rewrite_result(path: Path, record: dict[str, Any], figures: dict[str, Any],
+                   verdicts: dict[str, Any], table: str) -> int:
+    """Put recomputed figures and verdicts back in a result file (``--render``).
+
+    The raw measurements stay as they were; the JSON notes the command that
+    re-rendered it, the Markdown table is replaced.  The exit status, as for a
+    run: 0 when every verdict passes, else 1.
+    """
+    record["figures"].update({"figures": figures, "verdicts": verdicts})
+    record["rendered"] = " ".join([Path(sys.executable).name, *sys.argv])
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    path.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    return 0 if all(v["pass"] for v in verdicts.values()) else 1
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import machine, markdown_table, write_result
+from benchmarks._common import machine, markdown_table, rewrite_result, write_result
 
 TARGET_RO_SLOWDOWN = 0.05
 FILE_EVENTS_PER_S = 100_000
@@ -247,12 +247,7 @@ def render(path: Path) -> int:
     fig = figures(raw)
     verdict = verdicts(fig, raw["file_rate_ops"])
     text = table(fig, verdict, raw)
-    record["figures"].update({"figures": fig, "verdicts": verdict})
-    record["rendered"] = " ".join([Path(sys.executable).name, *sys.argv])
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    path.with_suffix(".md").write_text(text + "\n")
-    print(text)
-    return 0 if all(v["pass"] for v in verdict.values()) else 1
+    return rewrite_result(path, record, fig, verdict, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import RESULTS, machine, markdown_table, write_result
+from benchmarks._common import RESULTS, machine, markdown_table, rewrite_result, write_result
 
 WORKLOADS = ("exec-long", "exec", "file", "open-ro", "tty", "mixed")
 ARMS = ("none", "ringside", "auditd", "bpftrace")
@@ -437,12 +437,7 @@ def render(path: Path) -> int:
     pngs = charts(raw, path.stem)
     if pngs:
         text += "\n\nCharts: " + ", ".join(f"[{p.name}]({p.name})" for p in pngs) + "\n"
-    record["figures"].update({"figures": fig, "verdicts": verdict})
-    record["rendered"] = " ".join([Path(sys.executable).name, *sys.argv])
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    path.with_suffix(".md").write_text(text + "\n")
-    print(text)
-    return 0 if all(v["pass"] for v in verdict.values()) else 1
+    return rewrite_result(path, record, fig, verdict, text)
 
 
 def main(argv: list[str] | None = None) -> int:
