@@ -110,7 +110,10 @@ class RingReader:
             self._grow(1 << 20)
 
     def _grow(self, max_bytes: int) -> None:
-        """Room for the most records ``max_bytes`` can hold (8 bytes each, at least)."""
+        """Room for the most records ``max_bytes`` can hold (8 bytes each, at least).
+
+        Called before every C walk; the arrays only ever grow.
+        """
         cap = max_bytes // RECORD_HEADER + 1
         if cap > self._cap:
             self._cap = cap
@@ -137,8 +140,7 @@ class RingReader:
         offsets: list[int]
         lengths: list[int]
         if self._c_walk is not None and self._address is not None:
-            if limit // RECORD_HEADER + 1 > self._cap:
-                self._grow(limit)
+            self._grow(limit)
             pos = self._c_walk(self._address.address + data_start, mask, start, limit,
                                self._offsets, self._lengths, self._cap, self._count)
             n = self._count.value
