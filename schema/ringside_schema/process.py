@@ -184,6 +184,14 @@ def decode_exec(buf: Any, off: int, hdr: w.Header, ctx: WireContext) -> ProcessE
     return build(ProcessExec, values)
 
 
+# Text fields of an exec: (vl type, dotted name, key, in the process block?).
+_EXEC_TEXT_FIELDS = (
+    (w.VL_EXE, "process.executable", "executable", True),
+    (w.VL_CWD, "process.cwd", "cwd", True),
+    (w.VL_FILENAME, "filename", "filename", False),
+)
+
+
 def apply_exec_fields(values: dict[str, Any], proc: dict[str, Any], fields: w.VarFields) -> None:
     """Put the variable-length fields of an exec (or the reduced tier's args record) in place."""
     values.setdefault("filename", None)
@@ -193,16 +201,12 @@ def apply_exec_fields(values: dict[str, Any], proc: dict[str, Any], fields: w.Va
         if flags & w.VL_F_TRUNCATED:
             proc["args_truncated"] = True
             note_truncated(values, "process.args")
-    for vl_type, name, target in (
-        (w.VL_EXE, "process.executable", proc),
-        (w.VL_CWD, "process.cwd", proc),
-        (w.VL_FILENAME, "filename", values),
-    ):
+    for vl_type, dotted, key, in_process in _EXEC_TEXT_FIELDS:
         if vl_type in fields:
             data, flags = fields[vl_type]
-            target[name.rsplit(".", 1)[-1]] = w.text(data)
+            (proc if in_process else values)[key] = w.text(data)
             if flags & w.VL_F_TRUNCATED:
-                note_truncated(values, name)
+                note_truncated(values, dotted)
     if w.VL_TTY_NAME in fields:
         proc["tty"] = tty_name(w.text(fields[w.VL_TTY_NAME][0]))
 

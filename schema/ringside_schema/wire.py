@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import WireFormatError
 
@@ -151,14 +151,22 @@ VL_F_RELATIVE = 1 << 1
 UNSET_ID = 0xFFFFFFFF  # loginuid / sessionid not set
 
 
-@dataclass(slots=True)
-class Header:
+class Header(NamedTuple):
+    """A record's ``rs_header``, member for member (``pad`` included)."""
+
     ts_ns: int
     seq: int
     size: int
     type: int
     cpu: int
+    version: int
     flags: int
+    pad: int
+
+
+# A Header straight from the unpacked tuple (no argument parsing): the
+# batch decoder makes one per record.
+new_header = partial(tuple.__new__, Header)
 
 
 VarFields = dict[int, tuple[bytes, int]]  # vl type -> (data, RS_VL_F_* flags)
@@ -168,12 +176,17 @@ def parse_header(buf: Any, off: int, length: int) -> Header:
     """The common header of the record at ``buf[off:off + length]``."""
     if length < HEADER.size:
         raise WireFormatError("short", f"record of {length} bytes has no room for a header")
-    ts_ns, seq, size, etype, cpu, version, flags, _pad = HEADER.unpack_from(buf, off)
-    if version != WIRE_VERSION:
-        raise WireFormatError("version", f"wire version {version}, expected {WIRE_VERSION}")
-    if size != length:
-        raise WireFormatError("size", f"header says {size} bytes, ring record has {length}")
-    return Header(ts_ns, seq, size, etype, cpu, flags)
+    hdr = new_header(HEADER.unpack_from(buf, off))
+    check_header(hdr, length)
+    return hdr
+
+
+def check_header(hdr: Header, length: int) -> None:
+    """Raise :class:`WireFormatError` unless the header fits a record of ``length`` bytes."""
+    if hdr.version != WIRE_VERSION:
+        raise WireFormatError("version", f"wire version {hdr.version}, expected {WIRE_VERSION}")
+    if hdr.size != length:
+        raise WireFormatError("size", f"header says {hdr.size} bytes, ring record has {length}")
 
 
 def parse_varlen(buf: Any, off: int, end: int) -> VarFields:

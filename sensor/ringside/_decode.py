@@ -49,14 +49,21 @@ class BatchDecoder:
         # Runs for every record: the attribute lookups are done once per batch.
         ctx, stats = self._ctx, self._stats
         decoders, handlers = self._decoders, self._handlers
-        parse_header, decoded, note_seq = wire.parse_header, stats.decoded, stats.note_seq
+        decoded, note_seq = stats.decoded, stats.note_seq
+        unpack_header, new_tuple, header_cls = wire.HEADER.unpack_from, tuple.__new__, wire.Header
+        version, header_size = wire.WIRE_VERSION, wire.HEADER.size
         apply = self._table.apply
         data = batch.data
         events: list[EventBase] = []
         append = events.append
         for off, length in zip(batch.offsets, batch.lengths, strict=True):
             try:
-                hdr = parse_header(data, off, length)
+                # wire.parse_header, inline: it runs for every record.
+                if length < header_size:
+                    wire.parse_header(data, off, length)  # raises the error
+                hdr = new_tuple(header_cls, unpack_header(data, off))
+                if hdr.version != version or hdr.size != length:
+                    wire.check_header(hdr, length)  # raises the error
                 fn = decoders.get(hdr.type)
                 if fn is None:
                     raise WireFormatError("type", f"unknown event type {hdr.type}")

@@ -109,7 +109,8 @@ class KafkaSink(Sink):
         self._encoder = Encoder()
         self._spool = Spool(config.spool_dir, config.spool_max_bytes, config.spool_segment_bytes,
                             config.spool_fsync, config.spool_fsync_interval)
-        self._memq: deque[tuple[int, list[Record]]] = deque()
+        # (index of the first, records, their size as _size counts it)
+        self._memq: deque[tuple[int, list[Record], int]] = deque()
         self._mem_records = 0
         self._mem_bytes = 0  # memq plus chunks taken from it and not yet acknowledged
         self._next = 0  # index of the next event written
@@ -217,16 +218,17 @@ class KafkaSink(Sink):
     async def write(self, events: Sequence[EventBase]) -> None:
         if self._closing:
             raise PublishError("the Kafka publisher is stopped")
-        recs = self._encoder.records(events)
+        recs, nbytes = self._encoder.records(events)
         self.received += len(recs)
         if self._spool.unread or self._mem_bytes >= self.config.memory_bytes or self._crashed:
             self._to_spool(recs)
         else:
             first = self._next
             self._next += len(recs)
-            self._memq.append((first, recs))
+            nbytes += _RECORD_OVERHEAD * len(recs)
+            self._memq.append((first, recs, nbytes))
             self._mem_records += len(recs)
-            self._mem_bytes += _size(recs)
+            self._mem_bytes += nbytes
         self._wake.set()
 
     def _to_spool(self, recs: list[Record]) -> None:
@@ -312,7 +314,11 @@ class KafkaSink(Sink):
             log.info("kafka: connected to %s (%s)", conn.bootstrap, conn.security_protocol)
             if self.config.create_topics:
                 await self._create_topics()
-                await self._await_leaders(producer)
+                if not await self._await_leaders(producer):
+                    log.warning("kafka: some partitions of %s have no leader yet; sending "
+                                "anyway (refused batches are retried)",
+                                ", ".join(self.config.topics()))
+            log.info("kafka: publishing to %s", ", ".join(self.config.topics()))
             return
 
     async def _create_topics(self) -> None:
@@ -332,9 +338,9 @@ class KafkaSink(Sink):
         finally:
             await _quietly_close(admin)
 
-    async def _await_leaders(self, producer: AIOKafkaProducer, timeout: float = 10.0) -> None:
+    async def _await_leaders(self, producer: AIOKafkaProducer, timeout: float = 10.0) -> bool:
         """Wait (a little) until new topics have partition leaders: a batch sent before
-        that is refused and retried, with a warning per partition."""
+        that is refused and retried, with a warning per partition.  False on timeout."""
         client = producer.client
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self._closing:
@@ -343,8 +349,9 @@ class KafkaSink(Sink):
             if all(cluster.partitions_for_topic(t) and all(
                     cluster.leader_for_partition(TopicPartition(t, p)) not in (None, -1)
                     for p in cluster.partitions_for_topic(t)) for t in self.config.topics()):
-                return
+                return True
             await self._sleep(0.2)
+        return False
 
     async def _next_chunk(self) -> _Chunk | None:
         """The oldest events not yet taken: the memory queue's, else the spool's."""
@@ -355,18 +362,22 @@ class KafkaSink(Sink):
                 # fills the chunk before this matters).
                 await asyncio.sleep(self.config.linger_ms / 1000)
             recs: list[Record] = []
+            nbytes = 0
             first = self._memq[0][0]
             while self._memq and len(recs) < limit:
-                start, batch = self._memq[0]
+                start, batch, batch_bytes = self._memq[0]
                 room = limit - len(recs)
                 if len(batch) <= room:
                     self._memq.popleft()
                     recs += batch
+                    nbytes += batch_bytes
                 else:
+                    taken = _size(batch[:room])
                     recs += batch[:room]
-                    self._memq[0] = (start + room, batch[room:])
+                    nbytes += taken
+                    self._memq[0] = (start + room, batch[room:], batch_bytes - taken)
             self._mem_records -= len(recs)
-            chunk = _Chunk(range(first, first + len(recs)), recs, False, _size(recs))
+            chunk = _Chunk(range(first, first + len(recs)), recs, False, nbytes)
         elif self._spool.unread:
             pairs = self._spool.read(limit, self.config.max_batch_bytes * 4)
             if not pairs:
@@ -562,7 +573,7 @@ class KafkaSink(Sink):
                         runs.append(run)
                     run[0].append(rec)
                     run[1].append(index)
-        for start, batch in self._memq:
+        for start, batch, _ in self._memq:
             if run is None:
                 run = ([], [])
                 runs.append(run)
@@ -686,9 +697,13 @@ def describe(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
+# Memory held per record besides its value: the key, the tuple and its objects.
+_RECORD_OVERHEAD = 150
+
+
 def _size(recs: list[Record]) -> int:
-    # Memory held per record: value, key, and the tuple and its objects.
-    return sum(len(r.value) for r in recs) + 150 * len(recs)
+    """The memory a list of records holds, as the memory bound counts it."""
+    return sum(len(r.value) for r in recs) + _RECORD_OVERHEAD * len(recs)
 
 
 def _producer_dead(producer: AIOKafkaProducer | None) -> bool:

@@ -55,20 +55,27 @@ class Encoder:
                            - time.clock_gettime_ns(time.CLOCK_BOOTTIME))
         self._next_resync = time.monotonic() + self._resync_s
 
-    def records(self, events: Sequence[EventBase]) -> list[Record]:
-        """Records of a batch of events (the sensor's hot path: kept flat)."""
+    def records(self, events: Sequence[EventBase]) -> tuple[list[Record], int]:
+        """Records of a batch of events, and the bytes of their values.
+
+        The sensor's hot path: kept flat, and the size is summed here rather
+        than in a second pass.
+        """
         if time.monotonic() >= self._next_resync:
             self._resync()
         offset, pack, new = self._offset_ns, self._pack, _new_record
         out = []
+        nbytes = 0
         for event in events:
             fields = event.__dict__
             process = fields["process"]
             key = process.entity_id or f"{fields['host'].id}:{process.pid}"
             ktime = fields["ktime_ns"]
-            out.append(new(Record, (fields["event"], key.encode(), pack(fields),
+            value = pack(fields)
+            nbytes += len(value)
+            out.append(new(Record, (fields["event"], key.encode(), value,
                                     (ktime + offset) // 1_000_000, ktime, SCHEMA_VERSION)))
-        return out
+        return out, nbytes
 
 
 # Builds a Record from a tuple without NamedTuple's argument parsing.

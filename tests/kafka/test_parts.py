@@ -97,7 +97,8 @@ def test_checker_drops_duplicates_per_host_instance_and_cpu() -> None:
 def test_encoder_values_decode_to_the_same_event() -> None:
     enc = Encoder()
     events = [exec_event(i, pid=100 + i % 3) for i in range(20)]
-    records = enc.records(events)
+    records, nbytes = enc.records(events)
+    assert nbytes == sum(len(rec.value) for rec in records)
     for event, rec in zip(events, records, strict=True):
         assert decode(rec.value) == event
         assert msgpack.unpackb(rec.value) == msgpack.unpackb(encode(event))
