@@ -156,17 +156,22 @@ def _wait_for_log(path: Path, text: str, timeout: float) -> None:
 
 
 def end_to_end(broker: Broker, binary: Path, work: Path, storm: Path, rate: float,
-               duration: float) -> dict[str, Any]:
-    """One window: the sensor on CPU 0, the file storm at ``rate`` events/s on CPU 1."""
+               duration: float, prefix: str) -> dict[str, Any]:
+    """One window: the sensor on CPU 0, the file storm at ``rate`` events/s on CPU 1.
+
+    Every window publishes to the same topics (``prefix``): the first one
+    creates them, and the later ones measure a sensor in its steady state,
+    not a broker electing the leaders of new partitions.  The storm starts
+    once the sensor says it is publishing.
+    """
     err_path = work / f"e2e-{int(rate)}.err"
     cmd = ["taskset", "-c", str(SENSOR_CPU), str(st.RINGSIDE), "--log-level", "info", "run",
-           "--events", "process,file", "--kafka", broker.bootstrap, "--kafka-topic-prefix",
-           f"e2e{int(rate)}x{time.monotonic_ns()}.", "--kafka-spool-dir",
-           str(work / f"spool-{int(rate)}"), "--kafka-stop-timeout", "120"]
+           "--events", "process,file", "--kafka", broker.bootstrap, "--kafka-topic-prefix", prefix,
+           "--kafka-spool-dir", str(work / f"spool-{int(rate)}"), "--kafka-stop-timeout", "120"]
     with err_path.open("w") as err:
         sensor = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        _wait_for_log(err_path, "kafka: connected", 120)
+        _wait_for_log(err_path, "kafka: publishing", 120)
         ops = rate / loadgen.events_per_op("file")
         cpu0, t0 = st.proc_cpu(sensor.pid), time.monotonic()
         gen = loadgen.run(binary, "file", duration, rate=ops, workdir=storm)
@@ -270,10 +275,11 @@ def run(quick: bool) -> dict[str, Any]:
             [10_000, 20_000, 30_000, 40_000, 60_000, 80_000, 100_000]
         duration = 5 if quick else 10
         e2e = []
+        prefix = f"e2e{time.monotonic_ns()}."
         for rate in rates:
             st.log(f"end to end at {rate:,} events/s")
             try:
-                res = end_to_end(broker, binary, work, storm, rate, duration)
+                res = end_to_end(broker, binary, work, storm, rate, duration, prefix)
             except st.ArmError as exc:
                 # The sensor did not finish this window (it crashed or never
                 # connected): a result, and a failed one, not a reason to stop.
