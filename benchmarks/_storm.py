@@ -1020,9 +1020,10 @@ def kafka_window(arm: RingsideArm, binary: Path, mode: str, duration: float, rat
 
     Accounting (sensor level: the sink's counters do not say which process an
     event came from): events decoded = handed to the sink + dropped in user
-    space; handed to the sink = acknowledged + dropped by the sink (once
-    nothing is unacknowledged); and the generator's events fit in what the
-    kernel saw (decoded + kernel drops >= generated).
+    space after decoding; handed to the sink = acknowledged + dropped by the
+    sink (once nothing is unacknowledged); and the generator's events fit in
+    what the kernel saw (decoded + refused by the full queue, which happens
+    before decoding, + kernel drops >= generated, type by type).
     """
     arm.begin()
     k0 = kafka_counts(arm._m0)
@@ -1048,12 +1049,16 @@ def kafka_window(arm: RingsideArm, binary: Path, mode: str, duration: float, rat
     handed = int(m.total("ringside_events_delivered_total", sink="kafka")
                  - arm._m0.total("ringside_events_delivered_total", sink="kafka"))
     user_drops = sum(w["user_drops"].values())
+    # The full queue refuses raw batches: those events are never decoded.
+    queue_drops = (m.by("ringside_user_drops_total", "type", stage="queue")
+                   - arm._m0.by("ringside_user_drops_total", "type", stage="queue"))
     kernel_drops = sum(w["kernel_drops"].values())
     expected = loadgen.expected(gen)
     problems = []
-    if sum(decoded.values()) != handed + user_drops:
+    if sum(decoded.values()) != handed + user_drops - sum(queue_drops.values()):
         problems.append(f"{sum(decoded.values())} decoded, {handed} handed to Kafka, "
-                        f"{user_drops} user drops")
+                        f"{user_drops} user drops of which {sum(queue_drops.values())} "
+                        "before decoding")
     if d("received") != handed:
         problems.append(f"the sink received {d('received')}, the pump handed it {handed}")
     # Events handed over before the window may be acknowledged in it: the ones
@@ -1063,9 +1068,11 @@ def kafka_window(arm: RingsideArm, binary: Path, mode: str, duration: float, rat
         problems.append(f"{handed} handed to Kafka (+{unacked0} unacknowledged before), "
                         f"{d('acknowledged')} acknowledged, {d('dropped')} dropped by the sink")
     for typ, n in expected.items():
-        if decoded.get(typ, 0) + w["kernel_drops"].get(typ, 0) < n:
+        seen = decoded.get(typ, 0) + queue_drops.get(typ, 0) + w["kernel_drops"].get(typ, 0)
+        if seen < n:
             problems.append(f"{typ}: the generator caused {n}, the sensor saw "
-                            f"{decoded.get(typ, 0)} + {w['kernel_drops'].get(typ, 0)} dropped")
+                            f"{decoded.get(typ, 0)} + {queue_drops.get(typ, 0)} refused by "
+                            f"the queue + {w['kernel_drops'].get(typ, 0)} dropped by the kernel")
     if problems:
         raise AccountingError("kafka: " + "; ".join(problems))
     generated = sum(expected.values())
