@@ -1,6 +1,6 @@
 """Drop rate and overhead, side by side with auditd and bpftrace (issue 6).
 
-    python -m benchmarks.bench_suite            # full run (~20 min), writes results/suite.*
+    python -m benchmarks.bench_suite            # full run (~25 min), writes results/suite.*
     python -m benchmarks.bench_suite --quick    # < 5 min, writes results/suite-quick.*
 
 (``make bench`` and ``make bench-quick`` run these.)
@@ -17,11 +17,18 @@ exactly what it did):
     tty        64-byte writes to a pty (default 1 MiB/s budget per process)
     mixed      per op: 1 exec, 10 file ops, 100 read-only opens, 10 pty writes
 
-Arms, taking turns in every round (the first one rotates): nothing attached;
+Arms, taking turns (the first one rotates): nothing attached;
 Ringside (``ringside run --events process,file,tty --metrics-port 0``, NDJSON
 on a pipe this benchmark reads); auditd (execve rule + a ``-p wa`` watch on
 the storm directory, backlog 8192); bpftrace (tracepoint one-liners: exec
 with argv, fork, exit, write-opens, renames, unlinks, pty writes).
+
+Interleaving: by default every window is an arm of its own, started for
+it: for each round and workload the four arms take turns, so the bare and
+the observed windows of a workload are seconds apart (an exec storm's rate
+drifts by more than the 3 % target over the minute an arm takes to run
+every workload).  ``--interleave round`` (``--quick``'s default, for fewer
+starts) runs every workload under one start of an arm instead.
 
 Measured per window: ops/s (slowdown = per-round ratio with / without);
 CPU of the observer's process(es) (auditd: auditd + kauditd); resident
@@ -156,8 +163,36 @@ def kafka_phase(binary: Path, work: Path, storm: Path, duration: float) -> dict[
     return {"steps": steps, "broker_port": broker.port}
 
 
+def _arm_windows(arm: st.Arm, name: str, workloads: tuple[str, ...], r: int, rounds: int,
+                 duration: float, binary: Path, storm: Path,
+                 sampler: st.Sampler) -> list[dict[str, Any]]:
+    """The windows of one started arm: each workload once; in the last round, for
+    Ringside and bpftrace, again with BPF run-time statistics on."""
+    out = []
+    for wl in workloads:
+        with st.bpf_stats(False):
+            w = st.run_window(arm, binary, wl, duration, None, storm, sampler)
+        w["round"] = r
+        if isinstance(arm, st.RingsideArm):
+            w["accounting"] = st.account(w)
+        out.append(w)
+        st.log(f"  {wl}: {w['gen']['ops_per_s']:,.0f} ops/s")
+    if r == rounds - 1 and name in ("ringside", "bpftrace"):
+        arm.bpf_time = True
+        for wl in workloads:
+            with st.bpf_stats(True):
+                w = st.run_window(arm, binary, wl, min(duration, 2.0), None, storm)
+            w["round"] = r
+            w["bpf_only"] = True
+            if isinstance(arm, st.RingsideArm):
+                w["accounting"] = st.account(w)
+            out.append(w)
+    return out
+
+
 def run(rounds: int, duration: float, sat_duration: float, keep: bool,
-        workloads: tuple[str, ...], with_kafka: bool = True) -> dict[str, Any]:
+        workloads: tuple[str, ...], with_kafka: bool = True,
+        interleave: str = "window") -> dict[str, Any]:
     binary = loadgen.build()
     work, storm = st.workspace("bench_suite-")
     windows: list[dict[str, Any]] = []
@@ -169,35 +204,37 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
     sat: dict[str, Any] = {}
     kafka: dict[str, Any] = {"error": "not reached", "steps": []}
     try:
-        for r in range(rounds):
-            order = ARMS[r % len(ARMS):] + ARMS[:r % len(ARMS)]
-            for name in order:
-                arm = make_arm(name, work, storm)
-                started.append(arm)
-                st.log(f"round {r + 1}/{rounds}: {name}")
-                arm.start()
-                try:
-                    for wl in workloads:
-                        with st.bpf_stats(False):
-                            w = st.run_window(arm, binary, wl, duration, None, storm, sampler)
-                        w["round"] = r
-                        if isinstance(arm, st.RingsideArm):
-                            w["accounting"] = st.account(w)
-                        windows.append(w)
-                        st.log(f"  {wl}: {w['gen']['ops_per_s']:,.0f} ops/s")
-                    if r == rounds - 1 and name in ("ringside", "bpftrace"):
-                        arm.bpf_time = True
-                        for wl in workloads:
-                            with st.bpf_stats(True):
-                                w = st.run_window(arm, binary, wl, min(duration, 2.0), None,
-                                                  storm)
-                            w["round"] = r
-                            w["bpf_only"] = True
-                            if isinstance(arm, st.RingsideArm):
-                                w["accounting"] = st.account(w)
-                            windows.append(w)
-                finally:
-                    arm.stop()
+        if interleave == "window":
+            # One arm start per window: for every round and workload, the four
+            # arms take turns (the first rotates), so a bare window and an
+            # observed one of the same workload are seconds apart, not the
+            # minute an arm's whole session takes.
+            for r in range(rounds):
+                for i, wl in enumerate(workloads):
+                    k = (r + i) % len(ARMS)
+                    for name in ARMS[k:] + ARMS[:k]:
+                        arm = make_arm(name, work, storm)
+                        started.append(arm)
+                        st.log(f"round {r + 1}/{rounds}, {wl}: {name}")
+                        arm.start()
+                        try:
+                            windows += _arm_windows(arm, name, (wl,), r, rounds, duration,
+                                                    binary, storm, sampler)
+                        finally:
+                            arm.stop()
+        else:
+            for r in range(rounds):
+                order = ARMS[r % len(ARMS):] + ARMS[:r % len(ARMS)]
+                for name in order:
+                    arm = make_arm(name, work, storm)
+                    started.append(arm)
+                    st.log(f"round {r + 1}/{rounds}: {name}")
+                    arm.start()
+                    try:
+                        windows += _arm_windows(arm, name, workloads, r, rounds, duration,
+                                                binary, storm, sampler)
+                    finally:
+                        arm.stop()
         st.log("saturation")
         sat["file"] = saturation(binary, work, storm, "file", [], sat_duration)
         sat["tty (no budget)"] = saturation(binary, work, storm, "tty", ["--tty-budget", "0"],
@@ -216,6 +253,7 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
             st.release(work, storm, keep)
     return {"windows": windows, "series": sampler.series, "saturation": sat,
             "rounds": rounds, "duration_s": duration, "workloads": list(workloads),
+            "interleave": interleave,
             "loadavg_before": load_before, "loadavg_after": st.load_average(),
             "foreign_bpf_programs": foreign, "busy_processes": st.busy_processes(),
             "kafka_option": kafka_option(), "kafka": kafka, "machine": machine()}
@@ -449,6 +487,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--no-kafka", action="store_true", help="skip the Kafka phase")
+    parser.add_argument("--interleave", choices=("window", "round"), default=None,
+                        help="window: an arm start per window, the arms taking turns for "
+                        "every workload (default); round: an arm runs every workload before "
+                        "the next starts (--quick's default: fewer starts)")
     parser.add_argument("--render", metavar="JSON",
                         help="redraw the tables, verdicts and charts of a written result from "
                         "its raw windows (nothing is measured)")
@@ -461,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     workloads = tuple(w for w in args.workloads.split(",") if w)
     name = "suite-quick" if args.quick else "suite"
     try:
-        raw = run(rounds, duration, sat_duration, args.keep, workloads, not args.no_kafka)
+        raw = run(rounds, duration, sat_duration, args.keep, workloads, not args.no_kafka,
+                  args.interleave or ("round" if args.quick else "window"))
     except st.AccountingError as exc:
         print(f"\nACCOUNTING DOES NOT CLOSE: {exc}\nNo rate is reported.", file=sys.stderr)
         return 2
