@@ -89,3 +89,32 @@ def test_full_tier_fills_non_exec_events_and_forgets_exited(tmp_path: Path) -> N
     p = end.process  # type: ignore[attr-defined]
     assert (p.executable, p.cwd, p.tty) == ("/bin/app", "/w", "pts/9")
     assert len(table) == 0
+
+
+def test_full_tier_child_inherits_the_parents_entry_until_it_execs(tmp_path: Path) -> None:
+    ctx = WireContext(HOST, "i")
+    table = ProcessTable(ctx, reduced=False, proc=tmp_path)  # an empty /proc: no reads help
+    ex = decode(wb.exec_record([(wire.VL_EXE, 0, b"/bin/sh"), (wire.VL_CWD, 0, b"/srv"),
+                                (wire.VL_TTY_NAME, 0, b"pts3")], pid=30, tid=30,
+                               start_ns=5_000), ctx)
+    table.apply(ex)  # type: ignore[arg-type]
+    fork = decode(wb.fork_record(31, 9_000, pid=30, tid=30, start_ns=5_000), ctx)
+    table.apply(fork)  # type: ignore[arg-type]
+    # The child's first event carries no executable, cwd or terminal of its own.
+    touch = decode(wb.file_record(wire.EVENT_FILE_CREATE, 2, [(wire.VL_PATH, 0, b"/srv/x")],
+                                  pid=31, tid=31, ppid=30, start_ns=9_000,
+                                  parent_start_ns=5_000), ctx)
+    table.apply(touch)  # type: ignore[arg-type]
+    p = touch.process  # type: ignore[attr-defined]
+    assert (p.executable, p.cwd, p.tty) == ("/bin/sh", "/srv", "pts/3")
+    assert p.entity_id == entity_id("m", "b", 31, 9_000)
+    assert p.parent_entity_id == entity_id("m", "b", 30, 5_000)
+    # An exec of the child replaces what it inherited; the parent keeps its own.
+    ex2 = decode(wb.exec_record([(wire.VL_EXE, 0, b"/usr/bin/env"), (wire.VL_CWD, 0, b"/tmp")],
+                                pid=31, tid=31, ppid=30, start_ns=9_000,
+                                parent_start_ns=5_000), ctx)
+    table.apply(ex2)  # type: ignore[arg-type]
+    later = decode(wb.exit_record(0, pid=30, tid=30, start_ns=5_000), ctx)
+    table.apply(later)  # type: ignore[arg-type]
+    assert (later.process.executable, later.process.cwd) == ("/bin/sh", "/srv")  # type: ignore[attr-defined]
+    assert len(table) == 1  # the child; the parent exited
