@@ -50,7 +50,7 @@ class BatchDecoder:
         ctx, stats = self._ctx, self._stats
         decoders, handlers = self._decoders, self._handlers
         decoded, note_seq = stats.decoded, stats.note_seq
-        unpack_header, new_tuple, header_cls = wire.HEADER.unpack_from, tuple.__new__, wire.Header
+        unpack_header, new_header = wire.HEADER.unpack_from, wire.new_header
         version, header_size = wire.WIRE_VERSION, wire.HEADER.size
         apply = self._table.apply
         data = batch.data
@@ -61,7 +61,7 @@ class BatchDecoder:
                 # wire.parse_header, inline: it runs for every record.
                 if length < header_size:
                     wire.parse_header(data, off, length)  # raises the error
-                hdr = new_tuple(header_cls, unpack_header(data, off))
+                hdr = new_header(unpack_header(data, off))
                 if hdr.version != version or hdr.size != length:
                     wire.check_header(hdr, length)  # raises the error
                 fn = decoders.get(hdr.type)
