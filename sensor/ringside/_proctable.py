@@ -189,12 +189,14 @@ class ProcessTable:
             self._fill_reduced(proc, info)
         if kind == "process.fork":
             # The child inherits the rest.  Spelt out: dataclasses.replace
-            # took 1.6 us here, this 0.25.
+            # took 1.6 us here, this 0.5.
             child = event.__dict__["child"].__dict__
             self._remember(ProcInfo(
-                child["pid"], child["start_ns"], child["entity_id"], info.pid,
-                info.entity_id, info.executable, info.cwd, info.tty, info.euid, info.egid,
-                info.loginuid, info.session_id, info.start_from_proc))
+                pid=child["pid"], start_ns=child["start_ns"], entity_id=child["entity_id"],
+                ppid=info.pid, parent_entity_id=info.entity_id, executable=info.executable,
+                cwd=info.cwd, tty=info.tty, euid=info.euid, egid=info.egid,
+                loginuid=info.loginuid, session_id=info.session_id,
+                start_from_proc=info.start_from_proc))
         elif kind == "process.exit":
             self._procs.pop(proc["pid"], None)
             self._pending.pop(proc["pid"], None)
