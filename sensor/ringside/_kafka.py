@@ -372,8 +372,9 @@ class KafkaSink(Sink):
                     recs += batch
                     nbytes += batch_bytes
                 else:
-                    taken = _size(batch[:room])
-                    recs += batch[:room]
+                    head = batch[:room]
+                    taken = _size(head)
+                    recs += head
                     nbytes += taken
                     self._memq[0] = (start + room, batch[room:], batch_bytes - taken)
             self._mem_records -= len(recs)
