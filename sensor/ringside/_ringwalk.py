@@ -16,6 +16,7 @@ the stable ABI); the buffer is released before the mapping is closed.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -32,7 +33,9 @@ SOURCE = Path(__file__).resolve().with_name("_ringwalk.c")
 CFLAGS = ("-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror")
 
 
+@functools.cache
 def library_path() -> Path:
+    """Where the library built from the current source is (its hash, taken once)."""
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
     return SOURCE.with_name(f"_ringwalk-{digest}.so")
 
