@@ -46,7 +46,7 @@ apt_install() {
 }
 
 # --- packages ---------------------------------------------------------------
-apt_install python3-bpfcc python3-venv bpftool
+apt_install python3-bpfcc python3-venv python3-dev bpftool
 [ $want_test -eq 1 ] && apt_install podman runc busybox-static conntrack iptables uidmap containerd
 [ $want_bench -eq 1 ] && apt_install auditd bpftrace
 
@@ -100,14 +100,14 @@ fi
     exit 1
 }
 
-# --- the ring reader's header walk in C (sensor/ringside/_ringwalk.c) ----------
-# Named by the hash of its source: rebuilt only when the source changes.
-walk() { "$venv/bin/python" -c "import sys; from ringside import _ringwalk as w; $1"; }
-if ! walk "sys.exit(0 if w.library_path().exists() else 1)"; then
-    if walk "sys.exit(w.main())" >/dev/null; then
-        say "built the C ring walk (sensor/ringside/_ringwalk.c)"
+# --- the sensor's C parts (sensor/ringside/_ringwalk.c, _fastpack.c) ----------
+# Named by the hash of their sources: rebuilt only when a source changes.
+native() { "$venv/bin/python" -c "import sys; from ringside._native import PARTS; $1"; }
+if ! native "sys.exit(0 if all(p.path.exists() for p in PARTS) else 1)"; then
+    if native "from ringside._native import main; sys.exit(main())" >/dev/null; then
+        say "built the sensor's C parts (sensor/ringside/_ringwalk.c, _fastpack.c)"
     else
-        say "could not build the C ring walk: the sensor will walk the ring in Python"
+        say "could not build the sensor's C parts: the sensor uses its Python fallbacks"
     fi
 fi
 say "ready"

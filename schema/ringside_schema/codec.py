@@ -17,7 +17,8 @@ from .errors import MessageFormatError
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-_MODEL_TYPES: set[type] = set()
+# The model types model_fields has met; the sensor's C packer reads it too.
+MODEL_TYPES: set[type] = set()
 
 
 def model_fields(obj: Any) -> dict[str, Any]:
@@ -27,10 +28,10 @@ def model_fields(obj: Any) -> dict[str, Any]:
     pydantic models have an ABCMeta metaclass, whose checks cost ~1 us each.
     """
     cls = type(obj)
-    if cls in _MODEL_TYPES:
+    if cls in MODEL_TYPES:
         return obj.__dict__  # type: ignore[no-any-return]
     if issubclass(cls, BaseModel):
-        _MODEL_TYPES.add(cls)
+        MODEL_TYPES.add(cls)
         return obj.__dict__  # type: ignore[no-any-return]
     raise TypeError(f"cannot serialize {cls.__name__}")
 

@@ -42,6 +42,7 @@ class Report:
     tier: str
     tier_reason: str
     ring_walk: str
+    kafka_packing: str
 
 
 def _ring_walk() -> str:
@@ -51,6 +52,14 @@ def _ring_walk() -> str:
     if _ringwalk.load() is not None:
         return f"C ({path.name})"
     return f"Python: {path.name} is not built (make setup builds it)"
+
+
+def _kafka_packing() -> str:
+    from ._native import FASTPACK
+
+    if FASTPACK.load_extension() is not None:
+        return f"C ({FASTPACK.path.name})"
+    return f"Python: {FASTPACK.path.name} is not built (make setup builds it)"
 
 
 def _try_load(text: str) -> str:
@@ -113,6 +122,7 @@ def diagnose() -> Report:
         tier=tier,
         tier_reason=reason,
         ring_walk=_ring_walk(),
+        kafka_packing=_kafka_packing(),
     )
 
 
@@ -129,6 +139,7 @@ def render(report: Report) -> str:
         lines.append(f"  {name:<15}{status}")
     lines.append(f"tier            {report.tier} ({report.tier_reason})")
     lines.append(f"ring walk       {report.ring_walk}")
+    lines.append(f"kafka packing   {report.kafka_packing}")
     return "\n".join(lines)
 
 

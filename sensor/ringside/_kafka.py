@@ -153,6 +153,9 @@ class KafkaSink(Sink):
             return
         self._started = True
         self.config.connection.ssl_context()  # bad TLS files fail here, not in a retry loop
+        if self._encoder.packing != "C":
+            log.warning("kafka: the C packer (_fastpack.c) is not built (make setup builds "
+                        "it); packing events in Python, which costs more CPU per event")
         self._spool.open()
         self._next = self._taken = self._spool.next_index
         self._sender = asyncio.create_task(self._run_sender(), name="ringside-kafka-sender")

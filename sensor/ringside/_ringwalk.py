@@ -2,10 +2,8 @@
 
 The walk over a ring's 8-byte record headers is the one loop of the reader
 that runs per record; in Python it costs ~0.2 us a record, in C a few ns.
-The shared library is built once, by ``make setup``
-(``python -m ringside._ringwalk``), with the system C compiler, and named by
-the hash of its source, so a stale build is never loaded.  Without it the
-reader walks in Python: slower, same records.
+The shared library is built once, by ``make setup`` (see ``_native.py``).
+Without it the reader walks in Python: slower, same records.
 
 The reader hands the C function the address of its read-only mapping of the
 ring.  ctypes can only take the address of a writable buffer, so the
@@ -16,53 +14,23 @@ the stable ABI); the buffer is released before the mapping is closed.
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
 import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ._native import RINGWALK
+
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).resolve().with_name("_ringwalk.c")
-CFLAGS = ("-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror")
 
-
-@functools.cache
 def library_path() -> Path:
-    """Where the library built from the current source is (its hash, taken once)."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    return SOURCE.with_name(f"_ringwalk-{digest}.so")
+    """Where the library built from the current source is."""
+    return RINGWALK.path
 
 
 def build() -> Path:
     """Compile the library next to its source (idempotent); the path it is at."""
-    target = library_path()
-    if target.exists():
-        return target
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise RuntimeError("no C compiler (Debian: build-essential)")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ringwalk-", suffix=".so")
-    os.close(fd)
-    try:
-        subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE)], check=True,
-                       capture_output=True, text=True)
-        os.replace(tmp, target)  # atomic: a reader never loads half a file
-    except subprocess.CalledProcessError as exc:
-        raise RuntimeError(f"compiling {SOURCE.name} failed: {exc.stderr.strip()}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    for old in target.parent.glob("_ringwalk-*.so"):
-        if old != target:
-            old.unlink(missing_ok=True)  # builds of earlier sources
-    return target
+    return RINGWALK.build()
 
 
 WalkFunction = Any  # the ctypes function ringside_ring_walk
@@ -126,17 +94,3 @@ class BufferAddress:
         if self._held:
             self._held = False
             _release_buffer(ctypes.byref(self._view))
-
-
-def main() -> int:
-    try:
-        path = build()
-    except RuntimeError as exc:
-        print(f"ringside: the C ring walk was not built: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
