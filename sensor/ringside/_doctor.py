@@ -11,6 +11,7 @@ from typing import Any
 from ._btf import VMLINUX_BTF, Btf
 from ._errors import RingsideError
 from ._kernel import kernel_facts, kernel_headers
+from ._native import FASTFILE, FASTPACK, CPart
 
 # Tiny programs, one per capability; each is compiled and loaded by bcc.
 _PROBES = {
@@ -43,6 +44,7 @@ class Report:
     tier_reason: str
     ring_walk: str
     kafka_packing: str
+    file_decoding: str
 
 
 def _ring_walk() -> str:
@@ -54,12 +56,10 @@ def _ring_walk() -> str:
     return f"Python: {path.name} is not built (make setup builds it)"
 
 
-def _kafka_packing() -> str:
-    from ._native import FASTPACK
-
-    if FASTPACK.load_extension() is not None:
-        return f"C ({FASTPACK.path.name})"
-    return f"Python: {FASTPACK.path.name} is not built (make setup builds it)"
+def _extension(part: CPart) -> str:
+    if part.load_extension() is not None:
+        return f"C ({part.path.name})"
+    return f"Python: {part.path.name} is not built (make setup builds it)"
 
 
 def _try_load(text: str) -> str:
@@ -122,7 +122,8 @@ def diagnose() -> Report:
         tier=tier,
         tier_reason=reason,
         ring_walk=_ring_walk(),
-        kafka_packing=_kafka_packing(),
+        kafka_packing=_extension(FASTPACK),
+        file_decoding=_extension(FASTFILE),
     )
 
 
@@ -139,6 +140,7 @@ def render(report: Report) -> str:
         lines.append(f"  {name:<15}{status}")
     lines.append(f"tier            {report.tier} ({report.tier_reason})")
     lines.append(f"ring walk       {report.ring_walk}")
+    lines.append(f"file decoding   {report.file_decoding}")
     lines.append(f"kafka packing   {report.kafka_packing}")
     return "\n".join(lines)
 

@@ -5,9 +5,11 @@ Two small C sources sit next to the Python code:
 - ``_ringwalk.c``: the ring reader's header walk, a plain shared library
   loaded with ctypes (``_ringwalk.py``);
 - ``_fastpack.c``: msgpack of events for the Kafka publisher, a CPython
-  extension module (``_kafka_record.py``).
+  extension module (``_kafka_record.py``);
+- ``_fastfile.c``: file events decoded from their records, a CPython
+  extension module (``_decode.py``).
 
-``make setup`` builds both (``ringside._native.main``).  Each build is
+``make setup`` builds them (``ringside._native.main``).  Each build is
 named by the hash of its source, so a stale build is never loaded, and each
 part has a Python fallback that gives the same results, more slowly: the
 sensor runs without a compiler, and says so.
@@ -102,7 +104,8 @@ class CPart:
 
 RINGWALK = CPart("_ringwalk", python_extension=False)
 FASTPACK = CPart("_fastpack", python_extension=True)
-PARTS = (RINGWALK, FASTPACK)
+FASTFILE = CPart("_fastfile", python_extension=True)
+PARTS = (RINGWALK, FASTPACK, FASTFILE)
 
 
 def main() -> int:

@@ -1,0 +1,178 @@
+"""The C decoder of file events (``_fastfile.c``) agrees with ``file.decode_file``.
+
+The sensor decodes file events with it; the Python decoder is the
+reference.  Each test decodes the same record both ways and compares the
+events: their type, every field, and the order of the fields (the order
+the Kafka value and the NDJSON line are written in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ringside._decode import native_file_config
+from ringside._native import FASTFILE
+from ringside_schema import EventBase, Host, WireContext, WireFormatError, file, wire
+from ringside_schema.codec import model_fields
+
+from tests import wirebuild as wb
+
+HOST = Host(hostname="h", id="m", boot_id="b")
+OPS = {name: op for op, name in file.SYSCALLS.items()}
+
+
+@pytest.fixture(scope="module")
+def fastfile() -> Iterator[ModuleType]:
+    module = FASTFILE.load_extension()
+    assert module is not None, f"{FASTFILE.path.name} is not built (make setup builds it)"
+    module.configure(native_file_config())
+    yield module
+    module.configure(native_file_config())
+
+
+def ctx() -> WireContext:
+    c = WireContext(HOST, "instance-1")
+    c.resolve_dir = lambda pid, dfd: f"/proc-said/{pid}/{dfd}"
+    return c
+
+
+def decode_both(fastfile: ModuleType, raw: bytes) -> tuple[Any, Any]:
+    """(C result, Python result); a result is the event or the WireFormatError raised."""
+    results = []
+    context = ctx()  # one clock for both
+    for fn in (fastfile.decode, file.decode_file):
+        try:
+            hdr = wire.parse_header(raw, 0, len(raw))
+            results.append(fn(raw, 0, hdr, context))
+        except WireFormatError as exc:
+            results.append(exc)
+        except Exception as exc:  # noqa: BLE001 - what decode_file raises, C must raise too
+            results.append(exc)
+    return results[0], results[1]
+
+
+def assert_same(fast: Any, slow: Any) -> None:
+    assert type(fast) is type(slow)
+    if isinstance(slow, EventBase):
+        assert fast.model_dump() == slow.model_dump()
+        pack = msgpack.Packer(default=model_fields, use_bin_type=True).pack
+        assert pack(fast.__dict__) == pack(slow.__dict__)  # same fields, same order
+        assert fast.model_fields_set == slow.model_fields_set
+        # What build() makes must be what validation would accept.
+        assert type(slow).model_validate(fast.model_dump()).model_dump() == slow.model_dump()
+    else:
+        assert str(fast) == str(slow)
+
+
+ABS_PATH = st.lists(st.sampled_from([b"tmp", b"a", b"x.y", b"..", b".", b"", b"\xff\xfe", b"d e"]),
+                    min_size=1, max_size=5).map(lambda parts: b"/" + b"/".join(parts))
+PATH = st.one_of(ABS_PATH, st.binary(max_size=20))
+FLAGS = st.sampled_from([0, 0, 0, wire.VL_F_TRUNCATED])
+FIELD = st.tuples(st.sampled_from([wire.VL_PATH, wire.VL_PATH_NEW, wire.VL_LINK_TARGET,
+                                   wire.VL_DIR, wire.VL_DIR_NEW]), FLAGS, PATH)
+
+
+@st.composite
+def file_records(draw: st.DrawFn) -> bytes:
+    etype = draw(st.sampled_from(sorted(file.FILE_EVENTS)))
+    op = draw(st.sampled_from([*sorted(file.SYSCALLS), 0, 99]))
+    fields = draw(st.lists(FIELD, max_size=4))
+    raw = wb.file_record(
+        etype, op, fields,
+        mode=draw(st.sampled_from([0, 0o100644, 0o40755, 0o20666, 2**32 - 1])),
+        ret=draw(st.integers(-(2**31), 2**31 - 1)),
+        pid=draw(st.integers(0, 2**32 - 1)), flags=draw(st.integers(0, 15)),
+        comm=draw(st.binary(max_size=16)),
+    )
+    rec = bytearray(raw)
+    fixed = file.FILE.offsets["op"]
+    for name, value in (("uid", draw(st.sampled_from([0, 1000, 2**32 - 1]))),
+                        ("gid", draw(st.sampled_from([0, 1000, 2**32 - 1]))),
+                        ("oflags", draw(st.sampled_from([0, 0o1101, 0x200, 2**32 - 1])))):
+        off = file.FILE.offsets[name]
+        rec[off:off + 4] = value.to_bytes(4, "little")
+    assert fixed < file.FILE.offsets["vl"]
+    # The wall clock of a random kernel stamp, across seconds and days.
+    rec[0:8] = draw(st.integers(0, 2**62)).to_bytes(8, "little")
+    if draw(st.booleans()):  # a cut or a stray byte: decode_file's errors
+        rec = rec[:draw(st.integers(0, len(rec)))] + draw(st.binary(max_size=3))
+        size_off = wire.HEADER.offsets["size"]
+        if len(rec) >= size_off + 4:
+            rec[size_off:size_off + 4] = len(rec).to_bytes(4, "little")
+    return bytes(rec)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(file_records())
+def test_random_file_records_decode_as_in_python(fastfile: ModuleType, raw: bytes) -> None:
+    assert_same(*decode_both(fastfile, raw))
+
+
+def storm_records() -> list[bytes]:
+    """What a file storm makes: absolute paths, nothing cut."""
+    p = wire.VL_PATH
+    return [
+        wb.file_record(wire.EVENT_FILE_CREATE, OPS["openat"], [(p, 0, b"/tmp/s/f1")],
+                       mode=0o100644),
+        wb.file_record(wire.EVENT_FILE_MODIFY, OPS["openat"], [(p, 0, b"/tmp/s/f1")]),
+        wb.file_record(wire.EVENT_FILE_RENAME, OPS["renameat2"],
+                       [(p, 0, b"/tmp/s/f1"), (wire.VL_PATH_NEW, 0, b"/tmp/s/g1")]),
+        wb.file_record(wire.EVENT_FILE_DELETE, OPS["unlinkat"], [(p, 0, b"/tmp/s/g1")]),
+        wb.file_record(wire.EVENT_FILE_CREATE, OPS["mkdirat"], [(p, 0, b"/tmp/s/d")],
+                       mode=0o40755),
+        wb.file_record(wire.EVENT_FILE_LINK, OPS["symlinkat"],
+                       [(wire.VL_LINK_TARGET, 0, b"rel/t"), (wire.VL_PATH_NEW, 0, b"/tmp/s/l")]),
+        wb.file_record(wire.EVENT_FILE_LINK, OPS["linkat"],
+                       [(p, 0, b"/tmp/s/f1"), (wire.VL_PATH_NEW, 0, b"/tmp/s/h")]),
+        wb.file_record(wire.EVENT_FILE_CHMOD, OPS["fchmodat"], [(p, 0, b"/tmp/s/f1")],
+                       mode=0o104755),
+        wb.file_record(wire.EVENT_FILE_CHOWN, OPS["fchownat"], [(p, 0, b"/tmp/\xffs/f1")]),
+    ]
+
+
+def test_a_storms_records_are_decoded_in_c(fastfile: ModuleType) -> None:
+    """The fast path is taken: a fallback that refuses would fail these."""
+    def refuse(*args: object) -> None:
+        raise AssertionError("handed to the Python decoder")
+
+    fastfile.configure(native_file_config(fallback=refuse))
+    try:
+        context = ctx()
+        for raw in storm_records():
+            fast = fastfile.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), context)
+            slow = file.decode_file(raw, 0, wire.parse_header(raw, 0, len(raw)), context)
+            assert_same(fast, slow)
+        # A relative path needs the process table: not decoded in C.
+        raw = wb.file_record(wire.EVENT_FILE_CREATE, OPS["openat"], [(wire.VL_PATH, 0, b"rel")])
+        with pytest.raises(AssertionError, match="handed to the Python decoder"):
+            fastfile.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), ctx())
+    finally:
+        fastfile.configure(native_file_config())
+
+
+def test_records_at_an_offset_in_a_batch_decode_as_in_python(fastfile: ModuleType) -> None:
+    records = storm_records()
+    data = b"".join(records)
+    off = 0
+    context = ctx()
+    for raw in records:
+        hdr = wire.parse_header(data, off, len(raw))
+        assert_same(fastfile.decode(data, off, hdr, context),
+                    file.decode_file(data, off, hdr, context))
+        assert_same(fastfile.decode(memoryview(data), off, hdr, context),
+                    file.decode_file(data, off, hdr, context))
+        off += len(raw)
+
+
+@pytest.mark.parametrize("path", [b"/tmp/", b"/tmp//x", b"/tmp/./x", b"/tmp/../x", b"/", b"//",
+                                  b"/a/.hidden", b"/tmp/x.", b"/\xff/\xfe"])
+def test_paths_to_tidy_decode_as_in_python(fastfile: ModuleType, path: bytes) -> None:
+    raw = wb.file_record(wire.EVENT_FILE_CREATE, OPS["openat"], [(wire.VL_PATH, 0, path)])
+    fast, slow = decode_both(fastfile, raw)
+    assert_same(fast, slow)
