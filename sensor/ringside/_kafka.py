@@ -2,8 +2,8 @@
 
 ::
 
-    write(events) ── encode ──> memory queue ──┐      (or, when memory is full or the
-        │   (never waits)                      │       spool has unsent events:)
+    write(events) ── encode ──> memory queue ──┐      (or, when memory is full:)
+        │   (never waits)                      │
         └──────────────────────────> spool ────┤
                                                ▼
     sender task: chunks in index order ──> per-partition batches ──> aiokafka ──> broker
@@ -13,13 +13,14 @@
 
 Every event gets an index, increasing in the order the sensor saw it.
 :meth:`write` only encodes and appends: to the memory queue while it has
-room and the spool holds nothing unsent, else to the spool.  It never waits
-for the broker, so the sensor's pump (and the ring reader behind it) never
-waits either.  A sender task takes the events in index order (memory first:
-it holds the older ones whenever both have some), splits them into one
-Kafka batch per partition and hands those to aiokafka's idempotent producer
-(``acks=all``).  An event counts as delivered when the broker acknowledged
-its batch.
+room, else to the spool.  It never waits for the broker, so the sensor's
+pump (and the ring reader behind it) never waits either.  A sender task
+takes the events in index order, from memory or the spool, whichever holds
+the next one (a burst that overflows memory puts a stretch of events in the
+spool; the events after it go to memory again as soon as it has room),
+splits them into one Kafka batch per partition and hands those to
+aiokafka's idempotent producer (``acks=all``).  An event counts as
+delivered when the broker acknowledged its batch.
 
 Keys and partitions: the key is the process's entity id, the partition
 ``murmur2(key) % partitions`` as in the Java client, so every event of one
@@ -223,7 +224,7 @@ class KafkaSink(Sink):
             raise PublishError("the Kafka publisher is stopped")
         recs, nbytes = self._encoder.records(events)
         self.received += len(recs)
-        if self._spool.unread or self._mem_bytes >= self.config.memory_bytes or self._crashed:
+        if self._mem_bytes >= self.config.memory_bytes or self._crashed:
             self._to_spool(recs)
         else:
             first = self._next
@@ -357,40 +358,53 @@ class KafkaSink(Sink):
         return False
 
     async def _next_chunk(self) -> _Chunk | None:
-        """The oldest events not yet taken: the memory queue's, else the spool's."""
+        """The oldest events not yet taken, from the spool or the memory queue.
+
+        Each holds stretches of indexes (memory takes events while it has
+        room, the spool the overflow), so the two are merged by index: a
+        chunk comes from one of them and ends where the other's next event
+        would come first.
+        """
         limit = self.config.chunk_records
-        if self._memq:
-            if self._mem_records < limit and self.config.linger_ms > 0:
-                # Let a few more gather into the same batches (a busy sensor
-                # fills the chunk before this matters).
-                await asyncio.sleep(self.config.linger_ms / 1000)
-            recs: list[Record] = []
-            nbytes = 0
-            first = self._memq[0][0]
-            while self._memq and len(recs) < limit:
-                start, batch, batch_bytes = self._memq[0]
-                room = limit - len(recs)
-                if len(batch) <= room:
-                    self._memq.popleft()
-                    recs += batch
-                    nbytes += batch_bytes
-                else:
-                    head = batch[:room]
-                    taken = _size(head)
-                    recs += head
-                    nbytes += taken
-                    self._memq[0] = (start + room, batch[room:], batch_bytes - taken)
-            self._mem_records -= len(recs)
-            chunk = _Chunk(range(first, first + len(recs)), recs, False, nbytes)
-        elif self._spool.unread:
-            pairs = self._spool.read(limit, self.config.max_batch_bytes * 4)
-            if not pairs:
-                return None
-            recs = [r for _, r in pairs]
-            chunk = _Chunk([i for i, _ in pairs], recs, True, _size(recs))
-            self.replayed += len(recs)
-        else:
+        while self._spool.unread:  # the spool first, while its next event is the older
+            spool_next = self._spool.next_unread()
+            if spool_next is None or (self._memq and self._memq[0][0] < spool_next):
+                break
+            below = self._memq[0][0] if self._memq else None
+            pairs = self._spool.read(limit, self.config.max_batch_bytes * 4, below=below)
+            if pairs:
+                replay = [r for _, r in pairs]
+                self.replayed += len(replay)
+                return self._take(_Chunk([i for i, _ in pairs], replay, True, _size(replay)))
+            if self._spool.next_unread() == spool_next:
+                break  # nothing more to read yet (the open tail, read to its end)
+        if not self._memq:
             return None
+        if self._mem_records < limit and self.config.linger_ms > 0:
+            # Let a few more gather into the same batches (a busy sensor
+            # fills the chunk before this matters).
+            await asyncio.sleep(self.config.linger_ms / 1000)
+        recs: list[Record] = []
+        nbytes = 0
+        first = self._memq[0][0]
+        # One stretch of consecutive indexes: the next one may be in the spool.
+        while self._memq and len(recs) < limit and self._memq[0][0] == first + len(recs):
+            start, batch, batch_bytes = self._memq[0]
+            room = limit - len(recs)
+            if len(batch) <= room:
+                self._memq.popleft()
+                recs += batch
+                nbytes += batch_bytes
+            else:
+                head = batch[:room]
+                taken = _size(head)
+                recs += head
+                nbytes += taken
+                self._memq[0] = (start + room, batch[room:], batch_bytes - taken)
+        self._mem_records -= len(recs)
+        return self._take(_Chunk(range(first, first + len(recs)), recs, False, nbytes))
+
+    def _take(self, chunk: _Chunk) -> _Chunk:
         self._taken = chunk.indexes[-1] + 1
         self._inflight.append(chunk)
         self._inflight_bytes += chunk.nbytes
@@ -557,32 +571,22 @@ class KafkaSink(Sink):
     def _dump_to_spool(self) -> None:
         """Write what only memory holds and the broker did not acknowledge to the spool.
 
-        In index order, one run per stretch between chunks that came from
-        the spool (those are still there), so that the spool reads back in
-        the order the events happened.
+        In index order, one run per stretch between the spool's segments
+        (a segment holds consecutive indexes), so that the spool reads back
+        in the order the events happened.
         """
         runs: list[tuple[list[Record], list[int]]] = []
         run: tuple[list[Record], list[int]] | None = None
         for chunk in self._inflight:
-            if chunk.from_spool:
-                run = None
-                continue
-            if chunk.done:
+            if chunk.from_spool or chunk.done:
                 continue
             acked = set(chunk.ok)
             for pos, (index, rec) in enumerate(zip(chunk.indexes, chunk.recs, strict=True)):
                 if pos not in acked:
-                    if run is None:
-                        run = ([], [])
-                        runs.append(run)
-                    run[0].append(rec)
-                    run[1].append(index)
+                    run = self._extend_run(runs, run, index, rec)
         for start, batch, _ in self._memq:
-            if run is None:
-                run = ([], [])
-                runs.append(run)
-            run[0].extend(batch)
-            run[1].extend(range(start, start + len(batch)))
+            for index, rec in enumerate(batch, start):
+                run = self._extend_run(runs, run, index, rec)
         self._memq.clear()
         self._mem_records = 0
         self._inflight = deque(c for c in self._inflight if c.from_spool)
@@ -596,6 +600,18 @@ class KafkaSink(Sink):
         total = sum(len(r) for r, _ in runs)
         if total:
             log.warning("kafka: %d unacknowledged events written to the spool at stop", total)
+
+    def _extend_run(self, runs: list[tuple[list[Record], list[int]]],
+                    run: tuple[list[Record], list[int]] | None, index: int, rec: Record
+                    ) -> tuple[list[Record], list[int]]:
+        """Add a record to the current run, or start a new one where a spool segment is between."""
+        if run is None or (run[1][-1] + 1 != index
+                           and self._spool.segment_between(run[1][-1], index)):
+            run = ([], [])
+            runs.append(run)
+        run[0].append(rec)
+        run[1].append(index)
+        return run
 
     # ---- counters ----
 

@@ -117,7 +117,7 @@ class KafkaConfig:
     in_flight_bytes: int = 16 << 20  # handed to the producer, not yet acknowledged
     request_timeout_ms: int = 30_000
     # Events not yet acknowledged are held in memory up to memory_bytes; past
-    # that, and whenever the spool holds unsent events, they go to the spool.
+    # that, they go to the spool (and to memory again once it has room).
     memory_bytes: int = 32 << 20
     spool_dir: str = "/var/lib/ringside/spool"
     spool_max_bytes: int = 1 << 30

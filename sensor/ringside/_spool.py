@@ -312,7 +312,10 @@ class Spool:
         if not self._segments:
             return None
         tail = self._segments[-1]
-        if tail.fd < 0 or index <= tail.last or tail.size >= self.segment_bytes:
+        # A segment holds consecutive indexes: records that skip some (they
+        # went through memory meanwhile) start a new one, so that a stretch
+        # written later (a dump at stop) never falls inside a segment.
+        if tail.fd < 0 or index != tail.last + 1 or tail.size >= self.segment_bytes:
             return None
         return tail
 
@@ -385,8 +388,38 @@ class Spool:
 
     # ---- reading ----
 
-    def read(self, max_records: int, max_bytes: int = 1 << 20) -> list[tuple[int, Record]]:
-        """The next unread records in order (acknowledged ones skipped)."""
+    def segment_between(self, lo: int, hi: int) -> bool:
+        """Whether a segment starts after index ``lo`` and before ``hi``."""
+        pos = bisect.bisect_right(self._firsts, lo)
+        return pos < len(self._firsts) and self._firsts[pos] < hi
+
+    def next_unread(self) -> int | None:
+        """No unread record has a lower index than this (None: nothing is unread).
+
+        The index of the frame at the reader's position, which may be an
+        acknowledged one that :meth:`read` will skip.
+        """
+        if not self._unread:
+            return None
+        seg_i, off = self._read_seg, self._read_off
+        while seg_i < len(self._segments):
+            seg = self._segments[seg_i]
+            if off < seg.readable_end:
+                if off == len(MAGIC):
+                    return seg.first
+                with open(seg.path, "rb") as f:
+                    head = os.pread(f.fileno(), FRAME.size + BODY.size, off)
+                return int(BODY.unpack_from(head, FRAME.size)[0])
+            seg_i, off = seg_i + 1, len(MAGIC)
+        return None
+
+    def read(self, max_records: int, max_bytes: int = 1 << 20,
+             below: int | None = None) -> list[tuple[int, Record]]:
+        """The next unread records in order (acknowledged ones skipped).
+
+        With ``below``, reading stops before the first record whose index is
+        not below it (it stays unread).
+        """
         out: list[tuple[int, Record]] = []
         budget = max_bytes
         while len(out) < max_records and budget > 0 and self._read_seg < len(self._segments):
@@ -399,13 +432,20 @@ class Spool:
                 continue
             data = self._read_span(seg, budget)
             took = 0
+            stop = False
             for index, rec, frame_end in _frames(data, 0, len(data)):
+                if below is not None and index >= below:
+                    stop = True
+                    break
                 took = frame_end
                 if not self.is_acked(index):
                     out.append((index, rec))
                     budget -= len(rec.value) + len(rec.key)
                     if len(out) >= max_records or budget <= 0:
                         break
+            if stop:
+                self._read_off += took
+                break
             if took == 0:
                 # Every frame below readable_end was checked when written or
                 # scanned: the disk changed under us.

@@ -206,3 +206,28 @@ def test_close_is_idempotent_and_counters_are_plain(tmp_path: Path) -> None:
     assert counters["unread"] == 1 and counters["appended"] == 1
     s.close()
     s.close()
+
+
+def test_stretches_between_memory_stretches_read_back_in_order(tmp_path: Path) -> None:
+    # The publisher spools only the overflow of a burst: 10-19 and 30-39
+    # while 0-9 and 20-29 went through memory.  A stretch that skips indexes
+    # starts a segment of its own, so a dump of 20-29 at stop fits between.
+    s = spool(tmp_path, segment_bytes=1 << 20)
+    s.append([rec(i) for i in range(10, 20)], range(10, 20))
+    s.append([rec(i) for i in range(30, 40)], range(30, 40))
+    assert s.segments == 2
+    assert s.segment_between(9, 20) and s.segment_between(29, 40)
+    assert not s.segment_between(20, 29) and not s.segment_between(30, 40)
+    assert s.next_unread() == 10
+    # Reading stops before the first index not below the bound, leaving it unread.
+    assert [i for i, _ in s.read(100, below=15)] == list(range(10, 15))
+    assert s.next_unread() == 15 and s.unread == 15
+    assert [i for i, _ in s.read(100, below=30)] == list(range(15, 20))
+    assert s.next_unread() == 30
+    s.append([rec(i) for i in range(20, 30)], range(20, 30))  # the dump at stop
+    s.close()
+    s = spool(tmp_path)
+    assert s.next_unread() == 10  # nothing was acknowledged: all of it again
+    assert [i for i, _ in read_all(s)] == list(range(10, 40))
+    assert s.next_unread() is None
+    s.close()
