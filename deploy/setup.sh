@@ -100,12 +100,12 @@ fi
     exit 1
 }
 
-# --- the sensor's C parts (sensor/ringside/_ringwalk.c, _fastpack.c) ----------
+# --- the sensor's C parts (sensor/ringside/*.c, see _native.py) ------------
 # Named by the hash of their sources: rebuilt only when a source changes.
 native() { "$venv/bin/python" -c "import sys; from ringside._native import PARTS; $1"; }
 if ! native "sys.exit(0 if all(p.path.exists() for p in PARTS) else 1)"; then
     if native "from ringside._native import main; sys.exit(main())" >/dev/null; then
-        say "built the sensor's C parts (sensor/ringside/_ringwalk.c, _fastpack.c)"
+        say "built the sensor's C parts (sensor/ringside/*.c)"
     else
         say "could not build the sensor's C parts: the sensor uses its Python fallbacks"
     fi
