@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from ringside_schema import EventBase, WireContext, WireFormatError, _common, file, process, wire
 
 from ._aux import AUX_DECODERS
-from ._native import FASTFILE
+from ._native import FASTDECODE
 from ._proctable import ProcessTable
 from ._ring import Batch
 from ._stats import Stats
@@ -29,29 +29,43 @@ LOG_EVERY = 10.0
 AuxHandler = tuple[str, wire.Decoder, Callable[[Any], None]]
 
 
-def native_file_decoder() -> wire.Decoder | None:
-    """``_fastfile.c``'s decoder of file events, or None when it is not built.
+# The Python decoders _fastdecode.c stands in for, by event type.
+PROCESS_DECODERS: dict[int, tuple[str, type[BaseModel], wire.Decoder]] = {
+    wire.EVENT_PROCESS_FORK: ("process.fork", process.ProcessFork, process.decode_fork),
+    wire.EVENT_PROCESS_EXEC: ("process.exec", process.ProcessExec, process.decode_exec),
+    wire.EVENT_PROCESS_EXIT: ("process.exit", process.ProcessExit, process.decode_exit),
+}
+NATIVE_TYPES = (*file.FILE_EVENTS, *PROCESS_DECODERS)
 
-    It decodes what a file storm is made of in C (2.0 against 4.5 us an event
-    here) and hands every other record to ``file.decode_file``; the layout
-    and tables it works with are Python's own, given here.
+
+def native_decoder() -> wire.Decoder | None:
+    """``_fastdecode.c``'s decoder of file and process events, or None when it is not built.
+
+    It decodes what storms are made of in C (a file event: 2.0 against 4.5 us
+    here) and hands every other record to the Python decoder of its type; the
+    layout and tables it works with are Python's own, given here.
     """
-    module = FASTFILE.load_extension()
+    module = FASTDECODE.load_extension()
     if module is None:
         return None
-    module.configure(native_file_config())
+    module.configure(native_config())
     return module.decode  # type: ignore[no-any-return]
 
 
-def native_file_config(fallback: wire.Decoder = file.decode_file) -> dict[str, Any]:
-    """What ``_fastfile.c`` agrees with Python on; ``fallback`` decodes what it declines."""
+def native_config(fallbacks: Mapping[int, wire.Decoder] | None = None) -> dict[str, Any]:
+    """What ``_fastdecode.c`` agrees with Python on; ``fallbacks`` decode what it declines."""
     names = {name: op for op, name in file.SYSCALLS.items()}
-    classes: list[type[BaseModel]] = [_common.Process, file.FileInfo, _common.Sensor]
-    classes += [model for _, model in file.FILE_EVENTS.values()]
+    models: dict[int, tuple[str, type[BaseModel]]] = dict(file.FILE_EVENTS)
+    models.update({t: (name, model) for t, (name, model, _) in PROCESS_DECODERS.items()})
+    classes: list[type[BaseModel]] = [_common.Process, file.FileInfo, _common.Sensor,
+                                      process.ForkChild]
+    classes += [model for _, model in models.values()]
+    python: dict[int, wire.Decoder] = {t: file.decode_file for t in file.FILE_EVENTS}
+    python.update({t: decode for t, (_, _, decode) in PROCESS_DECODERS.items()})
     return {
-        "fallback": fallback,
+        "fallbacks": dict(fallbacks) if fallbacks is not None else python,
         "process_block": process.process_block,
-        "event_models": dict(file.FILE_EVENTS),
+        "event_models": models,
         "syscalls": dict(file.SYSCALLS),
         "dir_ops": {names[n] for n in file._DIRECTORY_OPS},
         "symlink_ops": {names[n] for n in file._SYMLINK_OPS},
@@ -61,23 +75,38 @@ def native_file_config(fallback: wire.Decoder = file.decode_file) -> dict[str, A
         "Process": _common.Process,
         "FileInfo": file.FileInfo,
         "Sensor": _common.Sensor,
+        "ForkChild": process.ForkChild,
         "fields_sets": {cls: _common._FIELDS_SET.setdefault(cls, set(cls.model_fields))
                         for cls in classes},
         "proc_off": file.FILE.offsets["proc"],
         "fixed_off": file.FILE.offsets["op"],
         "vl_off": file.FILE.offsets["vl"],
+        "fork_fixed_off": process.FORK.offsets["child_start_ns"],
+        "fork_vl_off": process.FORK.offsets["vl"],
+        "exec_vl_off": process.EXEC.offsets["vl"],
+        "exit_fixed_off": process.EXIT.offsets["exit_code"],
+        "exit_vl_off": process.EXIT.offsets["vl"],
         "vl_hdr_size": wire.VARLEN.size,
         "vl_field_size": wire.VL_FIELD.size,
         "vl_type_max": wire.VL_TYPE_MAX,
         "vl_path": wire.VL_PATH,
         "vl_path_new": wire.VL_PATH_NEW,
         "vl_link_target": wire.VL_LINK_TARGET,
+        "vl_argv": wire.VL_ARGV,
+        "vl_exe": wire.VL_EXE,
+        "vl_filename": wire.VL_FILENAME,
+        "vl_cwd": wire.VL_CWD,
+        "vl_tty_name": wire.VL_TTY_NAME,
         "vl_f_truncated": wire.VL_F_TRUNCATED,
+        "hdr_f_reduced": wire.HDR_F_REDUCED,
         "ev_create": wire.EVENT_FILE_CREATE,
         "ev_rename": wire.EVENT_FILE_RENAME,
         "ev_link": wire.EVENT_FILE_LINK,
         "ev_chmod": wire.EVENT_FILE_CHMOD,
         "ev_chown": wire.EVENT_FILE_CHOWN,
+        "ev_fork": wire.EVENT_PROCESS_FORK,
+        "ev_exec": wire.EVENT_PROCESS_EXEC,
+        "ev_exit": wire.EVENT_PROCESS_EXIT,
     }
 
 
@@ -89,10 +118,10 @@ class BatchDecoder:
         self._table = table
         self._stats = stats
         self._decoders: dict[int, wire.Decoder] = {**wire.DECODERS, **AUX_DECODERS}
-        fast = native_file_decoder() if native else None
-        self.file_decoding = "C" if fast is not None else "Python"
+        fast = native_decoder() if native else None
+        self.decoding = "C" if fast is not None else "Python"
         if fast is not None:
-            self._decoders.update(dict.fromkeys(file.FILE_EVENTS, fast))
+            self._decoders.update(dict.fromkeys(NATIVE_TYPES, fast))
         # Auxiliary records, by type: (counter, handler).  They feed the process
         # table or a stage (Stage.aux_handlers) and are not events.
         self._handlers: dict[int, tuple[str, Callable[[Any], None]]] = {

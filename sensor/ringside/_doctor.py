@@ -11,7 +11,7 @@ from typing import Any
 from ._btf import VMLINUX_BTF, Btf
 from ._errors import RingsideError
 from ._kernel import kernel_facts, kernel_headers
-from ._native import FASTFILE, FASTPACK, CPart
+from ._native import FASTDECODE, FASTPACK, CPart
 
 # Tiny programs, one per capability; each is compiled and loaded by bcc.
 _PROBES = {
@@ -44,7 +44,7 @@ class Report:
     tier_reason: str
     ring_walk: str
     kafka_packing: str
-    file_decoding: str
+    decoding: str
 
 
 def _ring_walk() -> str:
@@ -123,7 +123,7 @@ def diagnose() -> Report:
         tier_reason=reason,
         ring_walk=_ring_walk(),
         kafka_packing=_extension(FASTPACK),
-        file_decoding=_extension(FASTFILE),
+        decoding=_extension(FASTDECODE),
     )
 
 
@@ -140,7 +140,7 @@ def render(report: Report) -> str:
         lines.append(f"  {name:<15}{status}")
     lines.append(f"tier            {report.tier} ({report.tier_reason})")
     lines.append(f"ring walk       {report.ring_walk}")
-    lines.append(f"file decoding   {report.file_decoding}")
+    lines.append(f"decoding        {report.decoding}")
     lines.append(f"kafka packing   {report.kafka_packing}")
     return "\n".join(lines)
 

@@ -6,8 +6,8 @@ Two small C sources sit next to the Python code:
   loaded with ctypes (``_ringwalk.py``);
 - ``_fastpack.c``: msgpack of events for the Kafka publisher, a CPython
   extension module (``_kafka_record.py``);
-- ``_fastfile.c``: file events decoded from their records, a CPython
-  extension module (``_decode.py``).
+- ``_fastdecode.c``: file and process events decoded from their records,
+  a CPython extension module (``_decode.py``).
 
 ``make setup`` builds them (``ringside._native.main``).  Each build is
 named by the hash of its source, so a stale build is never loaded, and each
@@ -104,8 +104,8 @@ class CPart:
 
 RINGWALK = CPart("_ringwalk", python_extension=False)
 FASTPACK = CPart("_fastpack", python_extension=True)
-FASTFILE = CPart("_fastfile", python_extension=True)
-PARTS = (RINGWALK, FASTPACK, FASTFILE)
+FASTDECODE = CPart("_fastdecode", python_extension=True)
+PARTS = (RINGWALK, FASTPACK, FASTDECODE)
 
 
 def main() -> int:

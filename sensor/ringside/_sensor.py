@@ -197,9 +197,10 @@ class Sensor:
             if callable(hook):
                 aux_handlers.update(hook())
         self._decoder = BatchDecoder(self._ctx, self._table, self.stats, aux_handlers)
-        if self._decoder.file_decoding != "C":
-            log.warning("the C file-event decoder is not built (make setup builds it); "
-                        "decoding file events in Python, which costs more CPU per event")
+        if self._decoder.decoding != "C":
+            log.warning("the C decoder (_fastdecode.c) is not built (make setup builds it); "
+                        "decoding file and process events in Python, which costs more CPU "
+                        "per event")
         self._reader = RingReader(programs.ring_fd, programs.ring_size)
         if self._reader.walk != "c":
             log.warning("the ring's C header walk is not built (make setup builds it); "

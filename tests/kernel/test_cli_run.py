@@ -47,7 +47,7 @@ def test_doctor_reports_the_full_tier() -> None:
     assert report["program_types"]["ring_buffer"] == "ok"
     assert report["program_types"]["kprobe"].startswith("no")  # this kernel has none
     # make setup built the C parts
-    for part in ("ring_walk", "file_decoding", "kafka_packing"):
+    for part in ("ring_walk", "decoding", "kafka_packing"):
         assert report[part].startswith("C ("), report[part]
 
 

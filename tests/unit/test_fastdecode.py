@@ -1,7 +1,7 @@
-"""The C decoder of file events (``_fastfile.c``) agrees with ``file.decode_file``.
+"""The C decoder (``_fastdecode.c``) agrees with the Python decoders of file and process events.
 
-The sensor decodes file events with it; the Python decoder is the
-reference.  Each test decodes the same record both ways and compares the
+The sensor decodes file, fork, exec and exit records with it; the Python
+decoders are the reference.  Each test decodes the same record both ways and compares the
 events: their type, every field, and the order of the fields (the order
 the Kafka value and the NDJSON line are written in).
 """
@@ -16,8 +16,8 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ringside._decode import native_file_config
-from ringside._native import FASTFILE
+from ringside._decode import NATIVE_TYPES, native_config
+from ringside._native import FASTDECODE
 from ringside_schema import EventBase, Host, WireContext, WireFormatError, file, wire
 from ringside_schema.codec import model_fields
 
@@ -28,12 +28,12 @@ OPS = {name: op for op, name in file.SYSCALLS.items()}
 
 
 @pytest.fixture(scope="module")
-def fastfile() -> Iterator[ModuleType]:
-    module = FASTFILE.load_extension()
-    assert module is not None, f"{FASTFILE.path.name} is not built (make setup builds it)"
-    module.configure(native_file_config())
+def fastdecode() -> Iterator[ModuleType]:
+    module = FASTDECODE.load_extension()
+    assert module is not None, f"{FASTDECODE.path.name} is not built (make setup builds it)"
+    module.configure(native_config())
     yield module
-    module.configure(native_file_config())
+    module.configure(native_config())
 
 
 def ctx() -> WireContext:
@@ -42,13 +42,14 @@ def ctx() -> WireContext:
     return c
 
 
-def decode_both(fastfile: ModuleType, raw: bytes) -> tuple[Any, Any]:
+def decode_both(fastdecode: ModuleType, raw: bytes) -> tuple[Any, Any]:
     """(C result, Python result); a result is the event or the WireFormatError raised."""
     results = []
     context = ctx()  # one clock for both
-    for fn in (fastfile.decode, file.decode_file):
+    for native in (True, False):
         try:
             hdr = wire.parse_header(raw, 0, len(raw))
+            fn = fastdecode.decode if native else wire.DECODERS[hdr.type]
             results.append(fn(raw, 0, hdr, context))
         except WireFormatError as exc:
             results.append(exc)
@@ -110,8 +111,8 @@ def file_records(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=1500, deadline=None)
 @given(file_records())
-def test_random_file_records_decode_as_in_python(fastfile: ModuleType, raw: bytes) -> None:
-    assert_same(*decode_both(fastfile, raw))
+def test_random_file_records_decode_as_in_python(fastdecode: ModuleType, raw: bytes) -> None:
+    assert_same(*decode_both(fastdecode, raw))
 
 
 def storm_records() -> list[bytes]:
@@ -133,46 +134,97 @@ def storm_records() -> list[bytes]:
         wb.file_record(wire.EVENT_FILE_CHMOD, OPS["fchmodat"], [(p, 0, b"/tmp/s/f1")],
                        mode=0o104755),
         wb.file_record(wire.EVENT_FILE_CHOWN, OPS["fchownat"], [(p, 0, b"/tmp/\xffs/f1")]),
+        # Elastic's long-argv exec storm: fork, exec of ls with 10,000 bytes of argv, exit.
+        wb.fork_record(4243, 9_000_000, pid=4242, start_ns=5),
+        wb.exec_record([(wire.VL_ARGV, 0, b"ls\0" + b"a" * 10_000 + b"\0"),
+                        (wire.VL_EXE, 0, b"/usr/bin/ls"), (wire.VL_FILENAME, 0, b"/bin/ls"),
+                        (wire.VL_CWD, 0, b"/root"), (wire.VL_TTY_NAME, 0, b"pts3")],
+                       pid=4243, start_ns=9_000_000),
+        wb.exit_record(0x100, pid=4243, start_ns=9_000_000),
+        wb.exit_record(0x89, pid=4244, start_ns=9_000_000),
     ]
 
 
-def test_a_storms_records_are_decoded_in_c(fastfile: ModuleType) -> None:
+TEXT = st.one_of(st.binary(max_size=24), st.sampled_from(
+    [b"pts3", b"pts", b"pts/1", b"tty1", b"pts1x", b"pts\xd9\xa3", b"/usr/bin/ls", b""]))
+PROC_FIELD = st.tuples(st.sampled_from([wire.VL_ARGV, wire.VL_EXE, wire.VL_FILENAME, wire.VL_CWD,
+                                        wire.VL_TTY_NAME]), FLAGS,
+                       st.one_of(TEXT, st.lists(TEXT, max_size=4).map(b"\0".join),
+                                 st.lists(TEXT, max_size=4).map(lambda a: b"\0".join(a) + b"\0")))
+PROC = st.fixed_dictionaries({
+    "pid": st.integers(0, 2**32 - 1), "ppid": st.integers(0, 2**32 - 1),
+    "flags": st.integers(0, 15), "comm": st.binary(max_size=16),
+    "start_ns": st.sampled_from([0, 1, 5_000_000_000, 2**63, 2**64 - 1]),
+})
+
+
+@st.composite
+def process_records(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["exec", "fork", "exit"]))
+    proc = draw(PROC)
+    if kind == "exec":
+        raw = wb.exec_record(draw(st.lists(PROC_FIELD, max_size=6)), **proc)
+    elif kind == "fork":
+        raw = wb.fork_record(draw(st.integers(0, 2**32 - 1)),
+                             draw(st.sampled_from([0, 7, 2**64 - 1])), **proc)
+    else:
+        raw = wb.exit_record(draw(st.sampled_from([0, 1 << 8, 9, 0x89, 0x7F, 0xFF00, 2**32 - 1])),
+                             **proc)
+    rec = bytearray(raw)
+    rec[0:8] = draw(st.sampled_from([0, 1, 5_000_000_000, 2**62])).to_bytes(8, "little")
+    flags_off = wire.HEADER.offsets["flags"]
+    rec[flags_off] = draw(st.sampled_from([0, wire.HDR_F_REDUCED]))
+    if draw(st.integers(0, 4)) == 0:  # a cut or a stray byte: the Python decoder's errors
+        rec = rec[:draw(st.integers(0, len(rec)))] + draw(st.binary(max_size=3))
+        size_off = wire.HEADER.offsets["size"]
+        if len(rec) >= size_off + 4:
+            rec[size_off:size_off + 4] = len(rec).to_bytes(4, "little")
+    return bytes(rec)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(process_records())
+def test_random_process_records_decode_as_in_python(fastdecode: ModuleType, raw: bytes) -> None:
+    assert_same(*decode_both(fastdecode, raw))
+
+
+def test_a_storms_records_are_decoded_in_c(fastdecode: ModuleType) -> None:
     """The fast path is taken: a fallback that refuses would fail these."""
     def refuse(*args: object) -> None:
         raise AssertionError("handed to the Python decoder")
 
-    fastfile.configure(native_file_config(fallback=refuse))
+    fastdecode.configure(native_config({t: refuse for t in NATIVE_TYPES}))
     try:
         context = ctx()
         for raw in storm_records():
-            fast = fastfile.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), context)
-            slow = file.decode_file(raw, 0, wire.parse_header(raw, 0, len(raw)), context)
-            assert_same(fast, slow)
+            hdr = wire.parse_header(raw, 0, len(raw))
+            fast = fastdecode.decode(raw, 0, hdr, context)
+            assert_same(fast, wire.DECODERS[hdr.type](raw, 0, hdr, context))
         # A relative path needs the process table: not decoded in C.
         raw = wb.file_record(wire.EVENT_FILE_CREATE, OPS["openat"], [(wire.VL_PATH, 0, b"rel")])
         with pytest.raises(AssertionError, match="handed to the Python decoder"):
-            fastfile.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), ctx())
+            fastdecode.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), ctx())
     finally:
-        fastfile.configure(native_file_config())
+        fastdecode.configure(native_config())
 
 
-def test_records_at_an_offset_in_a_batch_decode_as_in_python(fastfile: ModuleType) -> None:
+def test_records_at_an_offset_in_a_batch_decode_as_in_python(fastdecode: ModuleType) -> None:
     records = storm_records()
     data = b"".join(records)
     off = 0
     context = ctx()
     for raw in records:
         hdr = wire.parse_header(data, off, len(raw))
-        assert_same(fastfile.decode(data, off, hdr, context),
-                    file.decode_file(data, off, hdr, context))
-        assert_same(fastfile.decode(memoryview(data), off, hdr, context),
-                    file.decode_file(data, off, hdr, context))
+        python = wire.DECODERS[hdr.type]
+        assert_same(fastdecode.decode(data, off, hdr, context), python(data, off, hdr, context))
+        assert_same(fastdecode.decode(memoryview(data), off, hdr, context),
+                    python(data, off, hdr, context))
         off += len(raw)
 
 
 @pytest.mark.parametrize("path", [b"/tmp/", b"/tmp//x", b"/tmp/./x", b"/tmp/../x", b"/", b"//",
                                   b"/a/.hidden", b"/tmp/x.", b"/\xff/\xfe"])
-def test_paths_to_tidy_decode_as_in_python(fastfile: ModuleType, path: bytes) -> None:
+def test_paths_to_tidy_decode_as_in_python(fastdecode: ModuleType, path: bytes) -> None:
     raw = wb.file_record(wire.EVENT_FILE_CREATE, OPS["openat"], [(wire.VL_PATH, 0, path)])
-    fast, slow = decode_both(fastfile, raw)
+    fast, slow = decode_both(fastdecode, raw)
     assert_same(fast, slow)
