@@ -235,21 +235,12 @@ static int dict_set(PyObject *d, PyObject *k, PyObject *v)
 	return r;
 }
 
-static PyObject *file_type(long op, uint32_t oflags, long etype)
+/* file._file_type, for an op already looked up in dir_ops and symlink_ops. */
+static PyObject *file_type(int is_dir, int is_symlink, long op, uint32_t oflags, long etype)
 {
-	PyObject *key = PyLong_FromLong(op);
-	int in_dir, in_symlink;
-
-	if (!key)
-		return NULL;
-	in_dir = PySet_Contains(dir_ops, key);
-	in_symlink = in_dir ? 0 : PySet_Contains(symlink_ops, key);
-	Py_DECREF(key);
-	if (in_dir < 0 || in_symlink < 0)
-		return NULL;
-	if (in_dir || (op == unlinkat_op && (oflags & at_removedir)))
+	if (is_dir || (op == unlinkat_op && (oflags & at_removedir)))
 		return Py_NewRef(s_directory);
-	if (in_symlink)
+	if (is_symlink)
 		return Py_NewRef(s_symlink);
 	if (etype == ev_create)
 		return Py_NewRef(s_file_type);
@@ -350,7 +341,7 @@ static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long of
 	uint32_t mode, uid, gid, oflags;
 	int32_t ret;
 	const unsigned char *fixed;
-	int rc;
+	int rc, is_mknod, is_dir, is_symlink;
 
 	if (size < vl_off)
 		return Py_NewRef(Py_NotImplemented);
@@ -361,15 +352,21 @@ static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long of
 	gid = rd32(fixed + 12);
 	oflags = rd32(fixed + 16);
 	memcpy(&ret, fixed + 20, 4);
+	/* The op's name and kind, looked up once. */
 	op_o = PyLong_FromLong(op);
 	if (!op_o)
 		return NULL;
 	syscall = PyDict_GetItemWithError(syscalls, op_o);
-	rc = syscall ? PySet_Contains(mknod_ops, op_o) : 0;
+	is_mknod = is_dir = is_symlink = 0;
+	if (syscall) {
+		is_mknod = PySet_Contains(mknod_ops, op_o);
+		is_dir = PySet_Contains(dir_ops, op_o);
+		is_symlink = PySet_Contains(symlink_ops, op_o);
+	}
 	Py_DECREF(op_o);
-	if (rc < 0 || (!syscall && PyErr_Occurred()))
+	if (is_mknod < 0 || is_dir < 0 || is_symlink < 0 || (!syscall && PyErr_Occurred()))
 		return NULL;
-	if (!syscall || rc)
+	if (!syscall || is_mknod)
 		return Py_NewRef(Py_NotImplemented);
 
 	memset(f, 0, sizeof(f));
@@ -384,21 +381,8 @@ static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long of
 	if (etype == ev_rename) {
 		Py_SETREF(path, Py_NewRef(second));
 	} else if (etype == ev_link) {
-		PyObject *key = PyLong_FromLong(op);
-		int symlink;
-
-		if (!key) {
-			rc = -1;
-			goto out;
-		}
-		symlink = PySet_Contains(symlink_ops, key);
-		Py_DECREF(key);
-		if (symlink < 0) {
-			rc = -1;
-			goto out;
-		}
 		Py_SETREF(path, Py_NewRef(second));
-		if (symlink) {
+		if (is_symlink) {
 			if (f[vl_link_target].present) {
 				if (f[vl_link_target].flags & vl_f_truncated) {
 					rc = DECLINE;
@@ -429,7 +413,7 @@ static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long of
 	if (PyDict_SetItem(file_v, s_path, path) < 0 ||
 	    PyDict_SetItem(file_v, s_old_path, etype == ev_rename ? first : Py_None) < 0 ||
 	    PyDict_SetItem(file_v, s_target, target) < 0 ||
-	    dict_set(file_v, s_type, file_type(op, oflags, etype)) < 0 ||
+	    dict_set(file_v, s_type, file_type(is_dir, is_symlink, op, oflags, etype)) < 0 ||
 	    dict_set(file_v, s_mode, optional_u32(etype == ev_chmod || etype == ev_create,
 						  mode & 07777)) < 0 ||
 	    dict_set(file_v, s_uid, optional_u32(etype == ev_chown && uid != 0xffffffffu, uid)) < 0 ||
