@@ -732,24 +732,29 @@ static PyObject *fastdecode_decode(PyObject *self, PyObject *const *args, Py_ssi
 	return PyObject_Vectorcall(fn, args, 4, NULL);
 }
 
+/* conf[key], borrowed; NULL with KeyError naming it when it is missing. */
+static PyObject *conf_item(PyObject *conf, const char *key)
+{
+	PyObject *v = PyDict_GetItemString(conf, key);
+
+	if (!v)
+		PyErr_Format(PyExc_KeyError, "configure: %s missing", key);
+	return v;
+}
+
 #define GET_OBJ(var, key) \
 	do { \
-		PyObject *v_ = PyDict_GetItemString(conf, key); \
-		if (!v_) { \
-			PyErr_Format(PyExc_KeyError, "configure: %s missing", key); \
+		PyObject *v_ = conf_item(conf, key); \
+		if (!v_) \
 			return NULL; \
-		} \
-		Py_INCREF(v_); \
-		Py_XSETREF(var, v_); \
+		Py_XSETREF(var, Py_NewRef(v_)); \
 	} while (0)
 
 #define GET_LONG(var, key) \
 	do { \
-		PyObject *v_ = PyDict_GetItemString(conf, key); \
-		if (!v_) { \
-			PyErr_Format(PyExc_KeyError, "configure: %s missing", key); \
+		PyObject *v_ = conf_item(conf, key); \
+		if (!v_) \
 			return NULL; \
-		} \
 		var = PyLong_AsLong(v_); \
 		if (var == -1 && PyErr_Occurred()) \
 			return NULL; \
