@@ -152,27 +152,31 @@ static int pack_head(Out *o, Py_ssize_t n, unsigned char fix, unsigned char fixm
 	return 0;
 }
 
-static int pack_str(Out *o, PyObject *v)
+/*
+ * A str or bin: its header, the smallest that fits (fixstr under 32 bytes
+ * for a str; bin has none), then the bytes.
+ */
+static int pack_raw(Out *o, const char *s, Py_ssize_t n, int is_str)
 {
-	Py_ssize_t n;
-	const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+	static const unsigned char str_codes[3] = {0xd9, 0xda, 0xdb};
+	static const unsigned char bin_codes[3] = {0xc4, 0xc5, 0xc6};
+	const unsigned char *codes = is_str ? str_codes : bin_codes;
 
-	if (!s)
-		return -1;
 	RESERVE(o, n + 5);
-	if (n < 32) {
+	if (is_str && n < 32) {
 		put1(o, 0xa0 | (unsigned char)n);
 	} else if (n < 0x100) {
-		put1(o, 0xd9);
+		put1(o, codes[0]);
 		put_be(o, (unsigned long long)n, 1);
 	} else if (n < 0x10000) {
-		put1(o, 0xda);
+		put1(o, codes[1]);
 		put_be(o, (unsigned long long)n, 2);
 	} else if ((unsigned long long)n <= 0xffffffffULL) {
-		put1(o, 0xdb);
+		put1(o, codes[2]);
 		put_be(o, (unsigned long long)n, 4);
 	} else {
-		PyErr_SetString(PyExc_ValueError, "str too large to pack");
+		PyErr_SetString(PyExc_ValueError, is_str ? "str too large to pack"
+							 : "bytes too large to pack");
 		return -1;
 	}
 	memcpy(o->buf + o->len, s, n);
@@ -180,25 +184,12 @@ static int pack_str(Out *o, PyObject *v)
 	return 0;
 }
 
-static int pack_bytes(Out *o, const char *s, Py_ssize_t n)
+static int pack_str(Out *o, PyObject *v)
 {
-	RESERVE(o, n + 5);
-	if (n < 0x100) {
-		put1(o, 0xc4);
-		put_be(o, (unsigned long long)n, 1);
-	} else if (n < 0x10000) {
-		put1(o, 0xc5);
-		put_be(o, (unsigned long long)n, 2);
-	} else if ((unsigned long long)n <= 0xffffffffULL) {
-		put1(o, 0xc6);
-		put_be(o, (unsigned long long)n, 4);
-	} else {
-		PyErr_SetString(PyExc_ValueError, "bytes too large to pack");
-		return -1;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	return 0;
+	Py_ssize_t n;
+	const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+
+	return s ? pack_raw(o, s, n, 1) : -1;
 }
 
 static int pack_obj(Out *o, PyObject *v, int depth);
@@ -293,7 +284,7 @@ static int pack_obj(Out *o, PyObject *v, int depth)
 		return 0;
 	}
 	if (PyBytes_Check(v))
-		return pack_bytes(o, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+		return pack_raw(o, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), 0);
 	if (PyDict_Check(v))
 		return pack_dict(o, v, depth);
 	if (PyList_Check(v) || PyTuple_Check(v))
