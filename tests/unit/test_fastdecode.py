@@ -71,6 +71,16 @@ def assert_same(fast: Any, slow: Any) -> None:
         assert str(fast) == str(slow)
 
 
+def damaged(draw: st.DrawFn, rec: bytearray) -> bytearray:
+    """The record cut short or with stray bytes after it, its header's size kept true:
+    what the Python decoders reject with their own errors."""
+    rec = rec[:draw(st.integers(0, len(rec)))] + draw(st.binary(max_size=3))
+    size_off = wire.HEADER.offsets["size"]
+    if len(rec) >= size_off + 4:
+        rec[size_off:size_off + 4] = len(rec).to_bytes(4, "little")
+    return rec
+
+
 ABS_PATH = st.lists(st.sampled_from([b"tmp", b"a", b"x.y", b"..", b".", b"", b"\xff\xfe", b"d e"]),
                     min_size=1, max_size=5).map(lambda parts: b"/" + b"/".join(parts))
 PATH = st.one_of(ABS_PATH, st.binary(max_size=20))
@@ -101,11 +111,8 @@ def file_records(draw: st.DrawFn) -> bytes:
     assert fixed < file.FILE.offsets["vl"]
     # The wall clock of a random kernel stamp, across seconds and days.
     rec[0:8] = draw(st.integers(0, 2**62)).to_bytes(8, "little")
-    if draw(st.booleans()):  # a cut or a stray byte: decode_file's errors
-        rec = rec[:draw(st.integers(0, len(rec)))] + draw(st.binary(max_size=3))
-        size_off = wire.HEADER.offsets["size"]
-        if len(rec) >= size_off + 4:
-            rec[size_off:size_off + 4] = len(rec).to_bytes(4, "little")
+    if draw(st.booleans()):
+        rec = damaged(draw, rec)
     return bytes(rec)
 
 
@@ -174,11 +181,8 @@ def process_records(draw: st.DrawFn) -> bytes:
     rec[0:8] = draw(st.sampled_from([0, 1, 5_000_000_000, 2**62])).to_bytes(8, "little")
     flags_off = wire.HEADER.offsets["flags"]
     rec[flags_off] = draw(st.sampled_from([0, wire.HDR_F_REDUCED]))
-    if draw(st.integers(0, 4)) == 0:  # a cut or a stray byte: the Python decoder's errors
-        rec = rec[:draw(st.integers(0, len(rec)))] + draw(st.binary(max_size=3))
-        size_off = wire.HEADER.offsets["size"]
-        if len(rec) >= size_off + 4:
-            rec[size_off:size_off + 4] = len(rec).to_bytes(4, "little")
+    if draw(st.integers(0, 4)) == 0:
+        rec = damaged(draw, rec)
     return bytes(rec)
 
 
