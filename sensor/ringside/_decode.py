@@ -41,9 +41,10 @@ NATIVE_TYPES = (*file.FILE_EVENTS, *PROCESS_DECODERS)
 def native_decoder() -> wire.Decoder | None:
     """``_fastdecode.c``'s decoder of file and process events, or None when it is not built.
 
-    It decodes what storms are made of in C (a file event: 2.0 against 4.5 us
-    here) and hands every other record to the Python decoder of its type; the
-    layout and tables it works with are Python's own, given here.
+    It decodes what storms are made of in C (a file storm's batch: 3.2 against
+    6.5 us an event here) and hands every other record to the Python decoder
+    of its type; the layout and tables it works with are Python's own, given
+    here.
     """
     module = FASTDECODE.load_extension()
     if module is None:
