@@ -21,6 +21,7 @@ from ._argtypes import non_negative_int, positive_float, positive_int
 from ._bpf import AREAS, Exclusions
 from ._errors import ConfigError, RingsideError
 from ._kernel import cgroup_id
+from ._sched import DEFAULT_POLICY, POLICIES
 
 log = logging.getLogger("ringside")
 
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                      " (0: any free port, logged at info level)")
     run.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
                      help="address the metrics endpoint listens on (default: 127.0.0.1)")
+    run.add_argument("--cpu-policy", choices=sorted(POLICIES), default=DEFAULT_POLICY,
+                     help="batch: the sensor keeps its fair share of CPU but does not preempt "
+                     "running work when it wakes; normal: an ordinary task (default: "
+                     f"{DEFAULT_POLICY})")
 
     from ._kafka_cli import add_consume_parser, add_run_options
 
@@ -119,7 +124,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ._sensor import Sensor, SensorConfig
     from ._sinks import NdjsonSink, Sink
 
+    from ._sched import set_cpu_policy
+
     kafka = kafka_config_from_args(args)
+    # Before anything starts: bcc's compile at start-up is the sensor's
+    # heaviest work, and threads started later inherit the policy.
+    log.info("cpu policy: %s", set_cpu_policy(args.cpu_policy))
     output = args.output if args.output is not None or kafka is not None else "-"
     out = None if output is None else sys.stdout.buffer if output == "-" else open(output, "ab")
     config = SensorConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,15 +17,21 @@ pytestmark = pytest.mark.kernel
 RINGSIDE = [sys.executable, "-m", "ringside"]
 
 
-def test_run_prints_valid_ndjson_and_counters(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("flags", "policy"), [([], os.SCHED_BATCH),
+                                               (["--cpu-policy", "normal"], os.SCHED_OTHER)])
+def test_run_prints_valid_ndjson_and_counters(tmp_path: Path, flags: list[str],
+                                              policy: int) -> None:
     proc = subprocess.Popen([*RINGSIDE, "--log-level", "info", "run", "--max-events", "3",
-                             "--duration", "120"],
+                             "--duration", "120", *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Wait until it is attached, then cause events.
     deadline = time.monotonic() + 60
     assert proc.stderr is not None
     while b"running" not in proc.stderr.readline():
         assert time.monotonic() < deadline and proc.poll() is None, "sensor did not start"
+    # The CPU policy asked (batch by default), on every thread of the running sensor.
+    tids = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+    assert {os.sched_getscheduler(t) for t in tids} == {policy}
     marker = tmp_path / "cli-marker"
     for _ in range(3):
         subprocess.run(["/bin/touch", str(marker)], check=True)

@@ -12,6 +12,7 @@ from ringside._cli import main
     (["run", "--max-events", "0"], "must be positive"),
     (["run", "--duration", "soon"], "is not a number"),
     (["run", "--tier", "fast"], "invalid choice"),
+    (["run", "--cpu-policy", "fifo"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_flags(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
