@@ -3,9 +3,12 @@
 An arm is one way of watching the machine while a load generator runs:
 
     none       nothing attached: the baseline
-    ringside   ``ringside run`` as its own process, NDJSON on a pipe that this
-               process reads (arrival times kept, for latency), counters read
-               from its Prometheus endpoint (``--metrics-port``)
+    ringside   ``ringside run`` as its own process, counters read from its
+               Prometheus endpoint (``--metrics-port``); its NDJSON either on
+               a pipe that a thread of this process reads as it comes
+               (arrival times kept, for latency), or, with ``live=False``,
+               written by the sensor to a file that is read after the
+               window, as auditd's and bpftrace's logs are
     auditd     the Debian auditd with an execve rule and a write/attribute
                watch on the storm's directory
     bpftrace   Debian's bpftrace with tracepoint one-liners for the same events
@@ -314,15 +317,18 @@ class NoArm(Arm):
 
 
 class RingsideArm(Arm):
-    """``ringside run`` as its own process; its NDJSON read from a pipe."""
+    """``ringside run`` as its own process; its NDJSON read from a pipe (``live``) or
+    from the file it writes (``live=False``: no reader of ours runs beside the
+    workload, but no arrival times either, so no latency)."""
 
     name = "ringside"
 
     def __init__(self, workdir: Path, events: str = "process,file,tty",
                  extra: list[str] | None = None, label: str = "ringside",
-                 prefix: list[str] | None = None) -> None:
+                 prefix: list[str] | None = None, live: bool = True) -> None:
         super().__init__(workdir)
         self.name = label
+        self.live = live
         self.events = events
         self.extra = list(extra or [])
         self.prefix = list(prefix or [])  # e.g. python -m cProfile -o FILE
@@ -354,6 +360,10 @@ class RingsideArm(Arm):
 
     @property
     def offset(self) -> int:
+        if not self.live:
+            # The sensor writes a regular file unbuffered, a batch per write(),
+            # so what it counted as delivered is in the file.
+            return self.out_path.stat().st_size
         with self._lock:
             return self._ends[-1] if self._ends else 0
 
@@ -366,15 +376,21 @@ class RingsideArm(Arm):
         cmd = [*self.prefix, str(RINGSIDE), "--log-level", "info", "run", "--events", self.events,
                "--metrics-port", "0", *self.extra]
         self._err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err)
-        assert self.proc.stdout is not None
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self.proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
-        self._out = open(self.out_path, "wb", buffering=0)  # read back while being written
-        self._reader = threading.Thread(target=self._read,
-                                        args=(self.proc.stdout.fileno(), self._out),
-                                        name="ndjson-reader", daemon=True)
-        self._reader.start()
+        self._reader: threading.Thread | None = None
+        if not self.live:
+            self.out_path.write_bytes(b"")
+            self.proc = subprocess.Popen([*cmd, "--output", str(self.out_path)],
+                                         stdout=subprocess.DEVNULL, stderr=self._err)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err)
+            assert self.proc.stdout is not None
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
+            self._out = open(self.out_path, "wb", buffering=0)  # read back while being written
+            self._reader = threading.Thread(target=self._read,
+                                            args=(self.proc.stdout.fileno(), self._out),
+                                            name="ndjson-reader", daemon=True)
+            self._reader.start()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             text = self.err_path.read_text(errors="replace")
@@ -512,8 +528,9 @@ class RingsideArm(Arm):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        self._reader.join(30)
-        self._out.close()
+        if self._reader is not None:
+            self._reader.join(30)
+            self._out.close()
         self._err.close()
         for line in reversed(self.err_path.read_text(errors="replace").splitlines()):
             if line.startswith('{"counters"'):

@@ -18,10 +18,13 @@ exactly what it did):
     mixed      per op: 1 exec, 10 file ops, 100 read-only opens, 10 pty writes
 
 Arms, taking turns (the first one rotates): nothing attached;
-Ringside (``ringside run --events process,file,tty --metrics-port 0``, NDJSON
-on a pipe this benchmark reads); auditd (execve rule + a ``-p wa`` watch on
+Ringside (``ringside run --events process,file,tty --metrics-port 0 --output
+FILE``); auditd (execve rule + a ``-p wa`` watch on
 the storm directory, backlog 8192); bpftrace (tracepoint one-liners: exec
-with argv, fork, exit, write-opens, renames, unlinks, pty writes).
+with argv, fork, exit, write-opens, renames, unlinks, pty writes).  Each
+observer writes its own file (auditd's log, bpftrace -o, Ringside --output),
+and this benchmark reads it after the window: nothing of ours runs beside
+the workload but the load generator and a sampler of /proc every 0.5 s.
 
 Interleaving: by default every window is an arm of its own, started for
 it: for each round and workload the four arms take turns, so the bare and
@@ -33,13 +36,16 @@ starts) runs every workload under one start of an arm instead.
 Measured per window: ops/s (slowdown = per-round ratio with / without);
 CPU of the observer's process(es) (auditd: auditd + kauditd); resident
 memory; for Ringside, the generator's events delivered vs generated, kernel
-and user-space drops (from its Prometheus endpoint), latency from the
-kernel timestamp to arrival on the pipe (p50/p99); for the peers, what they
+and user-space drops (from its Prometheus endpoint); for the peers, what they
 logged of the generator and what they lost (auditctl -s "lost"; bpftrace's
 "Lost N events").  In the last round, extra windows with
 kernel.bpf_stats_enabled=1 give the kernel-side BPF time per op (Ringside and
 bpftrace; the statistics cost time themselves, so the measured windows run
-without them).  Saturation: the file storm (and the pty writer with no
+without them).  Latency from the kernel timestamp to arrival (p50/p99) needs
+arrival times, so it comes from windows of its own after the rounds: one
+Ringside start with its NDJSON on a pipe that a thread of this benchmark
+reads as it comes (that reader's CPU would weigh on the slowdown, so these
+windows are not used for it).  Saturation: the file storm (and the pty writer with no
 budget) at doubling event rates until the first loss.
 
 Every Ringside window's accounting must close (see benchmarks/_storm.py);
@@ -72,7 +78,7 @@ def make_arm(name: str, work: Path, storm: Path) -> st.Arm:
     if name == "none":
         return st.NoArm(work)
     if name == "ringside":
-        return st.RingsideArm(work)
+        return st.RingsideArm(work, live=False)
     if name == "auditd":
         return st.AuditdArm(work, storm)
     if name == "bpftrace":
@@ -190,6 +196,25 @@ def _arm_windows(arm: st.Arm, name: str, workloads: tuple[str, ...], r: int, rou
     return out
 
 
+def latency_windows(binary: Path, work: Path, storm: Path, workloads: tuple[str, ...],
+                    duration: float) -> list[dict[str, Any]]:
+    """Each workload once under a Ringside whose NDJSON this process reads from a
+    pipe as it comes, for the latency from the kernel timestamp to arrival."""
+    arm = st.RingsideArm(work, label="ringside-latency")
+    out = []
+    arm.start()
+    try:
+        for wl in workloads:
+            w = st.run_window(arm, binary, wl, duration, None, storm)
+            w["accounting"] = st.account(w)
+            w["latency_only"] = True
+            out.append(w)
+            st.log(f"  latency {wl}: p50 {w['latency_ms_p50']} ms, p99 {w['latency_ms_p99']} ms")
+    finally:
+        arm.stop()
+    return out
+
+
 def run(rounds: int, duration: float, sat_duration: float, keep: bool,
         workloads: tuple[str, ...], with_kafka: bool = True,
         interleave: str = "window") -> dict[str, Any]:
@@ -235,6 +260,8 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
                                                 binary, storm, sampler)
                     finally:
                         arm.stop()
+        st.log("latency")
+        windows += latency_windows(binary, work, storm, workloads, min(duration, 3.0))
         st.log("saturation")
         sat["file"] = saturation(binary, work, storm, "file", [], sat_duration)
         sat["tty (no budget)"] = saturation(binary, work, storm, "tty", ["--tty-budget", "0"],
@@ -260,8 +287,9 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
 
 
 def figures(raw: dict[str, Any]) -> dict[str, Any]:
-    ws = [w for w in raw["windows"] if not w.get("bpf_only")]
+    ws = [w for w in raw["windows"] if not w.get("bpf_only") and not w.get("latency_only")]
     bpf = [w for w in raw["windows"] if w.get("bpf_only")]
+    lat = [w for w in raw["windows"] if w.get("latency_only")]
     out: dict[str, Any] = {}
     for wl in raw["workloads"]:
         base = {w["round"]: w["gen"]["ops_per_s"] for w in ws
@@ -288,8 +316,10 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
                     "lost": sum(a["lost"] for a in acc),
                     "kernel_drops": sum(a["kernel_drops"] for a in acc),
                     "user_drops": sum(a["user_drops"] for a in acc),
-                    "latency_ms_p50": st.spread([w["latency_ms_p50"] for w in mine]),
-                    "latency_ms_p99": st.spread([w["latency_ms_p99"] for w in mine]),
+                    "latency_ms_p50": st.spread([w["latency_ms_p50"] for w in lat
+                                                 if w["label"] == wl]),
+                    "latency_ms_p99": st.spread([w["latency_ms_p99"] for w in lat
+                                                 if w["label"] == wl]),
                     "us_per_event": st.spread([w["agent_us_per_event"] for w in mine]),
                 })
             if arm in ("auditd", "bpftrace"):

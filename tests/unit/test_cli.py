@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ringside._cli import main
 
@@ -20,3 +22,10 @@ def test_bad_flags(argv: list[str], message: str, capsys: pytest.CaptureFixture[
         main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_be_opened(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing" / "events.ndjson"
+    assert main(["run", "--output", str(target)]) == 2
+    assert f"cannot open --output {target}: No such file or directory" in capsys.readouterr().err
