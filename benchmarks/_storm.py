@@ -117,7 +117,9 @@ def bpf_prog_stats(pid: int) -> tuple[int, int, int]:
                 text = f.read()
         except OSError:
             continue
-        if "prog_id:" not in text:
+        # A program's own descriptor; a link's (raw tracepoints) names the
+        # program too, but without its statistics.
+        if "prog_id:" not in text or "run_time_ns:" not in text:
             continue
         progs += 1
         for line in text.splitlines():
@@ -138,7 +140,7 @@ def bpf_prog_table(pid: int) -> dict[int, tuple[int, int]]:
                 fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
         except OSError:
             continue
-        if "prog_id" in fields:
+        if "prog_id" in fields and "run_time_ns" in fields:  # not a link's descriptor
             out[int(fields["prog_id"])] = (int(fields.get("run_time_ns", 0)),
                                            int(fields.get("run_cnt", 0)))
     return out
