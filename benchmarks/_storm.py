@@ -282,6 +282,16 @@ class Sampler(threading.Thread):
 
 # ---- arms -----------------------------------------------------------------------
 
+def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGINT (a sensor's or bpftrace's clean stop), SIGKILL after ``timeout`` s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Arm:
     """An observer.  ``begin()`` and ``end(gen)`` bracket one generator run."""
 
@@ -524,12 +534,7 @@ class RingsideArm(Arm):
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, 60)
         if self._reader is not None:
             self._reader.join(30)
             self._out.close()
@@ -829,12 +834,7 @@ class BpftraceArm(Arm):
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, 30)
 
 
 # ---- one window -------------------------------------------------------------------

@@ -9,12 +9,19 @@ just as well wait (they sit in the ring, 16 MiB of it by default).
 ``SCHED_BATCH`` says exactly that.  A batch task keeps its nice level and
 its fair share of CPU time, so a busy machine does not starve it any more
 than before, but its wakeups do not preempt running tasks: it gets the CPU
-when the CPU is free or at the next scheduler tick.  Measured here, on an
-exec storm (``/tmp`` scratch runs of 24 paired windows, sensor running
-against the same sensor stopped with SIGSTOP, so only its user-space work
-differs): the workload lost 2.6 % (± 0.4) to the sensor's user space as an
-ordinary task and 0.7 % (± 0.5) as a batch task; the sensor used the same
-CPU time (8.0 and 8.4 % of a core).
+when the CPU is free or at the next scheduler tick.
+
+Measured here on an exec storm, the sensor running against the same sensor
+stopped with SIGSTOP, so that only its user space differs (mean slowdown ±
+standard error), in three runs: the first by the scratch script that became
+``python -m benchmarks.exec_split``, the other two by it:
+
+    ordinary task   2.6 % ± 0.4 (24 pairs)   1.3 % ± 0.5 (10)   1.8 % ± 0.4 (16)
+    batch task      0.7 % ± 0.5 (24 pairs)   2.6 % ± 0.7 (10)   1.0 % ± 0.3 (16)
+
+at the same 7-8 % of a core.  Two runs of three favour batch; weighted
+together, 2.0 % against 1.1 %: a small gain, near this machine's noise, for
+a setting that gives the sensor no less CPU.
 
 ``ringside run --cpu-policy normal`` keeps the ordinary policy.
 """

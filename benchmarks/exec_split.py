@@ -1,0 +1,166 @@
+"""What an exec storm's slowdown is made of: the kernel side, and the sensor's user space.
+
+    python -m benchmarks.exec_split [--pairs N] [--duration S] [--mode exec|exec-long]
+                                    [--policies batch,normal] [--no-kernel]
+
+Two paired measurements of one storm (benchmarks/loadgen, flat out), each
+pair's two windows back to back, their order alternating:
+
+1. **kernel side**: no sensor, against a sensor stopped with SIGSTOP right
+   after it started: its BPF programs attached and writing the ring, its
+   user space doing nothing.  Each pair starts a sensor of its own.
+2. **user space**, once per CPU policy: the same sensor running, against it
+   stopped (SIGSTOP, then SIGCONT and a pause for it to drain what the ring
+   gathered).  One start per policy; only the user space's work differs
+   between the two windows of a pair.
+
+Reported: the mean ratio of each pair (with / without) as a slowdown, with
+its standard error, and the sensor's CPU in the running windows.  The
+ratios multiply: kernel side x user space ~ the whole slowdown.  The sensor
+runs with ``--output /dev/null`` (nothing of this benchmark reads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import _storm as st
+from benchmarks import loadgen
+
+
+def start_sensor(policy: str) -> subprocess.Popen[bytes]:
+    err = tempfile.NamedTemporaryFile(prefix="exec_split-", suffix=".stderr", delete=False)
+    proc = subprocess.Popen([str(st.RINGSIDE), "--log-level", "info", "run", "--output",
+                             "/dev/null", "--cpu-policy", policy],
+                            stdout=subprocess.DEVNULL, stderr=err)
+    path = Path(err.name)
+    deadline = time.monotonic() + 90
+    try:
+        while " running " not in path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise st.ArmError("ringside did not start: "
+                                  + path.read_text(errors="replace")[-1500:])
+            time.sleep(0.1)
+    finally:
+        err.close()
+        path.unlink()
+    time.sleep(1.0)
+    return proc
+
+
+def stop_sensor(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGCONT)
+    st.interrupt(proc, 60)
+
+
+def storm(binary: Path, mode: str, duration: float) -> float:
+    out = subprocess.run(loadgen.command(binary, mode, duration), capture_output=True,
+                         text=True, check=True, timeout=duration + 60).stdout
+    r = json.loads(out)
+    return float(r["ops"] / (r["elapsed_ns"] / 1e9))
+
+
+def frozen_window(binary: Path, proc: subprocess.Popen[bytes], mode: str,
+                  duration: float) -> float:
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(0.1)
+    try:
+        return storm(binary, mode, duration)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
+
+def summary(ratios: list[float]) -> dict[str, float]:
+    mean = statistics.mean(ratios)
+    se = statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else float("nan")
+    return {"slowdown_pct": 100 * (1 - mean), "se_pct": 100 * se, "pairs": len(ratios)}
+
+
+def kernel_side(binary: Path, mode: str, duration: float, pairs: int) -> dict[str, float]:
+    ratios = []
+    for i in range(pairs):
+        proc = start_sensor("batch")
+        try:
+            if i % 2:
+                frozen = frozen_window(binary, proc, mode, duration)
+                stop_sensor(proc)
+                time.sleep(0.5)
+                bare = storm(binary, mode, duration)
+            else:
+                stop_sensor(proc)
+                time.sleep(0.5)
+                bare = storm(binary, mode, duration)
+                proc = start_sensor("batch")
+                frozen = frozen_window(binary, proc, mode, duration)
+        finally:
+            stop_sensor(proc)
+        ratios.append(frozen / bare)
+        st.log(f"  kernel side, pair {i + 1}: {frozen / bare:.3f}")
+    return summary(ratios)
+
+
+def user_space(binary: Path, mode: str, duration: float, pairs: int,
+               policy: str) -> dict[str, float]:
+    proc = start_sensor(policy)
+    ratios, cpu = [], []
+    try:
+        for i in range(pairs):
+            for running in ((True, False) if i % 2 else (False, True)):
+                if running:
+                    c0, t0 = st.proc_cpu(proc.pid), time.monotonic()
+                    run = storm(binary, mode, duration)
+                    cpu.append(100 * (st.proc_cpu(proc.pid) - c0) / (time.monotonic() - t0))
+                else:
+                    frozen = frozen_window(binary, proc, mode, duration)
+                    time.sleep(1.5)  # let it drain what the ring gathered
+            ratios.append(run / frozen)
+            st.log(f"  user space ({policy}), pair {i + 1}: {run / frozen:.3f}")
+    finally:
+        stop_sensor(proc)
+    return {**summary(ratios), "sensor_cpu_pct": statistics.median(cpu)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--duration", type=float, default=2.5, help="seconds per window")
+    parser.add_argument("--mode", default="exec", choices=("exec", "exec-long"))
+    parser.add_argument("--policies", default="batch,normal",
+                        help="CPU policies of the user-space part (ringside run --cpu-policy), "
+                        "measured in this order")
+    parser.add_argument("--no-kernel", action="store_true",
+                        help="only the user-space part")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("exec_split needs root (it loads BPF programs)", file=sys.stderr)
+        return 2
+    binary = loadgen.build()
+    results: dict[str, dict[str, float]] = {}
+    if not args.no_kernel:
+        st.log(f"kernel side: {args.pairs} pairs, no sensor / sensor stopped")
+        results["kernel side (BPF programs attached, user space stopped)"] = kernel_side(
+            binary, args.mode, args.duration, args.pairs)
+    for policy in args.policies.split(","):
+        st.log(f"user space, {policy}: {args.pairs} pairs, running / stopped")
+        results[f"user space, --cpu-policy {policy}"] = user_space(
+            binary, args.mode, args.duration, args.pairs, policy)
+    print(f"\n{args.mode} storm, {args.duration:g} s windows")
+    print(f"{'part':58} {'slowdown':>9} {'± se':>7} {'pairs':>6} {'sensor CPU':>11}")
+    for name, r in results.items():
+        cpu = f"{r['sensor_cpu_pct']:.1f} %" if "sensor_cpu_pct" in r else "–"
+        print(f"{name:58} {r['slowdown_pct']:8.1f} % {r['se_pct']:6.1f} {r['pairs']:6d} "
+              f"{cpu:>11}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
