@@ -373,8 +373,8 @@ class RingsideArm(Arm):
     @property
     def offset(self) -> int:
         if not self.live:
-            # The sensor writes a regular file unbuffered, a batch per write(),
-            # so what it counted as delivered is in the file.
+            # The sensor flushes a regular file after each batch, so what it
+            # counted as delivered is in the file.
             return self.out_path.stat().st_size
         with self._lock:
             return self._ends[-1] if self._ends else 0

@@ -88,21 +88,16 @@ def summary(ratios: list[float]) -> dict[str, float]:
 def kernel_side(binary: Path, mode: str, duration: float, pairs: int) -> dict[str, float]:
     ratios = []
     for i in range(pairs):
+        if not i % 2:
+            bare = storm(binary, mode, duration)
         proc = start_sensor("batch")
         try:
-            if i % 2:
-                frozen = frozen_window(binary, proc, mode, duration)
-                stop_sensor(proc)
-                time.sleep(0.5)
-                bare = storm(binary, mode, duration)
-            else:
-                stop_sensor(proc)
-                time.sleep(0.5)
-                bare = storm(binary, mode, duration)
-                proc = start_sensor("batch")
-                frozen = frozen_window(binary, proc, mode, duration)
+            frozen = frozen_window(binary, proc, mode, duration)
         finally:
             stop_sensor(proc)
+        if i % 2:
+            time.sleep(0.5)
+            bare = storm(binary, mode, duration)
         ratios.append(frozen / bare)
         st.log(f"  kernel side, pair {i + 1}: {frozen / bare:.3f}")
     return summary(ratios)

@@ -123,13 +123,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ._kafka_cli import kafka_config_from_args
     from ._sched import set_cpu_policy
     from ._sensor import Sensor, SensorConfig
-    from ._sinks import NdjsonSink, Sink, open_ndjson_file
+    from ._sinks import NdjsonSink, Sink
 
     kafka = kafka_config_from_args(args)
     output = args.output if args.output is not None or kafka is not None else "-"
     try:
         out = (None if output is None else sys.stdout.buffer if output == "-"
-               else open_ndjson_file(output))
+               else open(output, "ab"))
     except OSError as exc:
         raise ConfigError(f"cannot open --output {output}: {exc.strerror}") from exc
     # Before anything starts: bcc's compile at start-up is the sensor's

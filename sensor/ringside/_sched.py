@@ -60,7 +60,7 @@ def set_cpu_policy(name: str) -> str:
     except OSError as exc:
         log.warning("cpu policy: cannot read this process's scheduling policy (%s)", exc)
         return "unknown"
-    if current in (os.SCHED_FIFO, os.SCHED_RR) and policy != current:
+    if current in (os.SCHED_FIFO, os.SCHED_RR):
         # Somebody made the sensor real-time on purpose; leave it so.
         log.warning("cpu policy: the sensor runs under %s; leaving it, not switching to %s",
                     policy_name(current), name)

@@ -41,13 +41,6 @@ class Sink:
         await self.flush()
 
 
-def open_ndjson_file(path: str) -> IO[bytes]:
-    """A file for NdjsonSink, appended to and unbuffered: each batch is one write(),
-    in the file as soon as the sink has it (a buffer would hold a quiet host's
-    events back from whoever tails the file)."""
-    return open(path, "ab", buffering=0)
-
-
 class NdjsonSink(Sink):
     """One JSON object per line.
 
@@ -80,10 +73,10 @@ class NdjsonSink(Sink):
             self._writer.write(data)
             await self._writer.drain()
             return
-        # A raw (unbuffered) file may take less than all of it in one call.
-        view = memoryview(data)
-        while view:
-            view = view[self._stream.write(view) or 0:]
+        # Flushed at once: a buffer would hold a quiet host's events back from
+        # whoever tails the file (--output, or stdout redirected to a file).
+        self._stream.write(data)
+        self._stream.flush()
 
     async def flush(self) -> None:
         if self._writer is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ringside._sinks import NdjsonSink, open_ndjson_file, to_json
+from ringside._sinks import NdjsonSink, to_json
 
 from tests.kafka.events import exec_event
 
@@ -16,7 +16,7 @@ def test_a_batch_is_in_the_file_before_stop(tmp_path: Path) -> None:
     first, second = [exec_event(1)], [exec_event(2), exec_event(3)]
 
     async def main() -> list[bytes]:
-        with open_ndjson_file(str(path)) as stream:
+        with open(path, "ab") as stream:  # buffered, as --output and a redirected stdout are
             sink = NdjsonSink(stream)
             await sink.start()
             seen = []
