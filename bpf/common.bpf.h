@@ -353,6 +353,47 @@ static __always_inline u32 kread_u32(u64 addr)
 #define KREAD_PTR(base, strct, member) kread_u64((base) + RS_OFF_##strct##__##member)
 #define KREAD_U32(base, strct, member) kread_u32((base) + RS_OFF_##strct##__##member)
 
+/*
+ * Two members in one read.  Every bpf_probe_read_kernel() is a helper call
+ * with its own fault-handling set-up; members that lie close together in
+ * this kernel (the offsets are constants here, so the test below is decided
+ * at compile time) are copied with one call.  A kernel that lays them out
+ * otherwise gets one read each.
+ */
+#define RS_PAIR_SPAN 64
+
+static __always_inline void kread_u64_pair(u64 base, u32 off_a, u32 off_b, u64 *a, u64 *b)
+{
+	u64 w[RS_PAIR_SPAN / 8] = {};
+
+	if (off_b > off_a && off_b - off_a < RS_PAIR_SPAN && !((off_b - off_a) & 7)) {
+		bpf_probe_read_kernel(w, off_b - off_a + 8, (const void *)(base + off_a));
+		*a = w[0];
+		*b = w[(off_b - off_a) / 8];
+	} else {
+		*a = kread_u64(base + off_a);
+		*b = kread_u64(base + off_b);
+	}
+}
+
+static __always_inline void kread_u32_pair(u64 base, u32 off_a, u32 off_b, u32 *a, u32 *b)
+{
+	if (off_b == off_a + 4) {
+		u64 v = kread_u64(base + off_a); /* x86-64: a in the low half */
+
+		*a = (u32)v;
+		*b = v >> 32;
+	} else {
+		*a = kread_u32(base + off_a);
+		*b = kread_u32(base + off_b);
+	}
+}
+
+#define KREAD_PTR_PAIR(base, strct, m_a, m_b, a, b)                                         \
+	kread_u64_pair((base), RS_OFF_##strct##__##m_a, RS_OFF_##strct##__##m_b, (a), (b))
+#define KREAD_U32_PAIR(base, strct, m_a, m_b, a, b)                                         \
+	kread_u32_pair((base), RS_OFF_##strct##__##m_a, RS_OFF_##strct##__##m_b, (a), (b))
+
 /* A NUL-terminated kernel string. */
 static __always_inline void vl__add_kernel_str(void *ev, struct rs_varlen *vl, u32 *end,
 					       u16 type, const void *src, u32 cap)
@@ -398,11 +439,31 @@ struct rs_path_ref {
 
 static __always_inline struct rs_path_ref path__from(u64 path_addr)
 {
-	struct rs_path_ref p = {
-		.dentry = kread_u64(path_addr + RS_OFF_path__dentry),
-		.vfsmnt = kread_u64(path_addr + RS_OFF_path__mnt),
-	};
+	struct rs_path_ref p;
+
+	KREAD_PTR_PAIR(path_addr, path, mnt, dentry, &p.vfsmnt, &p.dentry);
 	return p;
+}
+
+/*
+ * A dentry's parent and name.  d_parent and d_name (struct qstr: hash, len,
+ * name) are neighbours in struct dentry: one read, or three.
+ */
+static __always_inline u64 dentry__read(u64 dentry, u32 *len, u64 *name)
+{
+#if RS_OFF_dentry__d_name__len == RS_OFF_dentry__d_parent + 12 && \
+	RS_OFF_dentry__d_name__name == RS_OFF_dentry__d_parent + 16
+	u64 w[3] = {};
+
+	bpf_probe_read_kernel(w, sizeof(w), (const void *)(dentry + RS_OFF_dentry__d_parent));
+	*len = w[1] >> 32;
+	*name = w[2];
+	return w[0];
+#else
+	*len = kread_u32(dentry + RS_OFF_dentry__d_name__len);
+	*name = kread_u64(dentry + RS_OFF_dentry__d_name__name);
+	return kread_u64(dentry + RS_OFF_dentry__d_parent);
+#endif
 }
 
 /*
@@ -418,6 +479,7 @@ static __always_inline void vl__add_path(void *ev, struct rs_varlen *vl, u32 *en
 	struct rs_vl_field *f;
 	u64 dentry = p.dentry, vfsmnt = p.vfsmnt;
 	u64 mnt = vfsmnt - RS_OFF_mount__mnt; /* container_of(vfsmnt, struct mount, mnt) */
+	u64 mnt_root;
 	u32 off, len;
 	u16 flags;
 	int i;
@@ -436,31 +498,33 @@ static __always_inline void vl__add_path(void *ev, struct rs_varlen *vl, u32 *en
 	 */
 	*(volatile u32 *)&pb->off = RS_PATH_MAX;
 	*(volatile u16 *)&pb->flags = RS_VL_F_TRUNCATED; /* cleared when the walk reaches a root */
+	/* Read again only when the walk crosses into another mount. */
+	mnt_root = kread_u64(vfsmnt + RS_OFF_vfsmount__mnt_root);
 	for (i = 0; i < RS_PATH_MAX_DEPTH; i++) {
-		u64 mnt_root, parent, name;
+		u64 parent, name;
 
 		if (dentry == root.dentry && vfsmnt == root.vfsmnt) {
 			*(volatile u16 *)&pb->flags = 0;
 			break;
 		}
-		mnt_root = kread_u64(vfsmnt + RS_OFF_vfsmount__mnt_root);
-		parent = kread_u64(dentry + RS_OFF_dentry__d_parent);
+		parent = dentry__read(dentry, &len, &name);
 		if (dentry == mnt_root || dentry == parent) {
-			u64 mnt_parent = kread_u64(mnt + RS_OFF_mount__mnt_parent);
+			u64 mnt_parent, mountpoint;
 
+			KREAD_PTR_PAIR(mnt, mount, mnt_parent, mnt_mountpoint, &mnt_parent,
+				       &mountpoint);
 			if (dentry != mnt_root || mnt_parent == mnt || !mnt_parent) {
 				/* the root of this mount namespace */
 				*(volatile u16 *)&pb->flags = 0;
 				break;
 			}
-			dentry = kread_u64(mnt + RS_OFF_mount__mnt_mountpoint);
+			dentry = mountpoint;
 			mnt = mnt_parent;
 			vfsmnt = mnt + RS_OFF_mount__mnt;
+			mnt_root = kread_u64(vfsmnt + RS_OFF_vfsmount__mnt_root);
 			continue;
 		}
 		off = *(volatile u32 *)&pb->off;
-		len = kread_u32(dentry + RS_OFF_dentry__d_name__len);
-		name = kread_u64(dentry + RS_OFF_dentry__d_name__name);
 		if (off > RS_PATH_MAX || len > RS_NAME_MAX || len + 1 > off)
 			break; /* too long: keep what we have, flagged truncated */
 		off -= len + 1;
@@ -489,14 +553,35 @@ static __always_inline void vl__add_path(void *ev, struct rs_varlen *vl, u32 *en
 }
 
 /* The task's root and working directory, from task->fs. */
+struct rs_fs_paths {
+	struct rs_path_ref root;
+	struct rs_path_ref pwd;
+};
+
+static __always_inline struct rs_fs_paths task__fs(u64 task)
+{
+	u64 fs = KREAD_PTR(task, task_struct, fs);
+	struct rs_fs_paths out;
+
+#if RS_OFF_fs_struct__pwd == RS_OFF_fs_struct__root + 16
+	/* root then pwd, side by side: one read. */
+	u64 w[4] = {};
+
+	bpf_probe_read_kernel(w, sizeof(w), (const void *)(fs + RS_OFF_fs_struct__root));
+	out.root.vfsmnt = w[RS_OFF_path__mnt / 8];
+	out.root.dentry = w[RS_OFF_path__dentry / 8];
+	out.pwd.vfsmnt = w[2 + RS_OFF_path__mnt / 8];
+	out.pwd.dentry = w[2 + RS_OFF_path__dentry / 8];
+#else
+	out.root = path__from(fs + RS_OFF_fs_struct__root);
+	out.pwd = path__from(fs + RS_OFF_fs_struct__pwd);
+#endif
+	return out;
+}
+
 static __always_inline struct rs_path_ref task__root(u64 task)
 {
 	return path__from(KREAD_PTR(task, task_struct, fs) + RS_OFF_fs_struct__root);
-}
-
-static __always_inline struct rs_path_ref task__pwd(u64 task)
-{
-	return path__from(KREAD_PTR(task, task_struct, fs) + RS_OFF_fs_struct__pwd);
 }
 
 /* The struct file behind a descriptor of the current task, or 0. */
@@ -510,13 +595,13 @@ static __always_inline u64 task__file(u64 task, s32 fd)
 	return kread_u64(KREAD_PTR(fdt, fdtable, fd) + (u64)fd * sizeof(u64));
 }
 
-/* Where a relative path given with dirfd `dfd` starts. */
-static __always_inline struct rs_path_ref task__dir(u64 task, s32 dfd)
+/* Where a relative path given with dirfd `dfd` starts (`pwd`: the task's cwd). */
+static __always_inline struct rs_path_ref task__dir(u64 task, s32 dfd, struct rs_path_ref pwd)
 {
 	u64 file;
 
 	if (dfd == RS_AT_FDCWD)
-		return task__pwd(task);
+		return pwd;
 	file = task__file(task, dfd);
 	if (!file) {
 		struct rs_path_ref none = {};
@@ -531,11 +616,11 @@ static __always_inline void process__fill(struct rs_process *p, u64 task)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u64 uid_gid = bpf_get_current_uid_gid();
-	u64 leader = KREAD_PTR(task, task_struct, group_leader);
-	u64 parent = KREAD_PTR(task, task_struct, real_parent);
-	u64 parent_leader = KREAD_PTR(parent, task_struct, group_leader);
-	u64 cred = KREAD_PTR(task, task_struct, cred);
+	u64 leader, parent, parent_leader, cred;
 
+	KREAD_PTR_PAIR(task, task_struct, real_parent, group_leader, &parent, &leader);
+	parent_leader = KREAD_PTR(parent, task_struct, group_leader);
+	cred = KREAD_PTR(task, task_struct, cred);
 	p->pid = pid_tgid >> 32;
 	p->tid = (u32)pid_tgid;
 	p->uid = (u32)uid_gid;
@@ -544,11 +629,9 @@ static __always_inline void process__fill(struct rs_process *p, u64 task)
 	p->start_ns = kread_u64(leader + RS_OFF_task_struct__start_boottime);
 	p->parent_start_ns = kread_u64(parent_leader + RS_OFF_task_struct__start_boottime);
 	p->ppid = KREAD_U32(parent, task_struct, tgid);
-	p->euid = KREAD_U32(cred, cred, euid);
-	p->egid = KREAD_U32(cred, cred, egid);
+	KREAD_U32_PAIR(cred, cred, euid, egid, &p->euid, &p->egid);
 #if RS_HAVE_LOGINUID
-	p->loginuid = KREAD_U32(task, task_struct, loginuid);
-	p->sessionid = KREAD_U32(task, task_struct, sessionid);
+	KREAD_U32_PAIR(task, task_struct, loginuid, sessionid, &p->loginuid, &p->sessionid);
 #else
 	p->loginuid = 0xffffffff;
 	p->sessionid = 0xffffffff;

@@ -395,11 +395,12 @@ static __always_inline bool file__add_path(void *ev, struct rs_varlen *vl, u32 *
 		return filter__user_path_excluded(path);
 #ifndef RS_REDUCED
 	{
-		struct rs_path_ref dir = task__dir(task, dfd);
+		struct rs_fs_paths fs = task__fs(task);
+		struct rs_path_ref dir = task__dir(task, dfd, fs.pwd);
 
 		if (!dir.dentry)
 			return false;
-		vl__add_path(ev, vl, end, dir_type, dir, task__root(task));
+		vl__add_path(ev, vl, end, dir_type, dir, fs.root);
 		return filter__walked_dir_excluded();
 	}
 #else

@@ -22,8 +22,7 @@ RAW_TRACEPOINT_PROBE(sched_process_fork)
 
 	if (self__is_current())
 		return 0;
-	child_pid = KREAD_U32(child, task_struct, pid);
-	child_tgid = KREAD_U32(child, task_struct, tgid);
+	KREAD_U32_PAIR(child, task_struct, pid, tgid, &child_pid, &child_tgid);
 	if (child_pid != child_tgid)
 		return 0; /* a new thread, not a new process */
 	ev = event__start(RS_EVENT_PROCESS_FORK);
@@ -39,10 +38,18 @@ RAW_TRACEPOINT_PROBE(sched_process_fork)
 	return 0;
 }
 
-TRACEPOINT_PROBE(sched, sched_process_exec)
+/*
+ * sched_process_exec as a raw tracepoint: its arguments are the task and the
+ * binprm, and the kernel skips building the tracepoint's record (a copy of
+ * the filename) that a plain tracepoint program would be handed.
+ */
+RAW_TRACEPOINT_PROBE(sched_process_exec)
 {
-	u64 task = bpf_get_current_task();
+	/* TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+	u64 task = ctx->args[0]; /* current */
+	u64 bprm = ctx->args[2];
 	struct rs_exec_event *ev;
+	struct rs_fs_paths fs;
 	u64 mm, arg_start, arg_end, exe_file;
 	u32 end = sizeof(*ev);
 
@@ -52,28 +59,27 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	if (!ev)
 		return 0;
 	process__fill(&ev->proc, task);
-	ev->old_tid = args->old_pid;
+	ev->old_tid = (u32)ctx->args[1];
 	ev->pad = 0;
 	ev->vl.count = 0;
 	ev->vl.size = 0;
 
 	mm = KREAD_PTR(task, task_struct, mm);
-	arg_start = KREAD_PTR(mm, mm_struct, arg_start);
-	arg_end = KREAD_PTR(mm, mm_struct, arg_end);
+	KREAD_PTR_PAIR(mm, mm_struct, arg_start, arg_end, &arg_start, &arg_end);
 	if (arg_end > arg_start)
 		vl__add_user_bytes(ev, &ev->vl, &end, RS_VL_ARGV, (const void *)arg_start,
 				   arg_end - arg_start, RS_ARGV_MAX);
 
+	fs = task__fs(task);
 	exe_file = KREAD_PTR(mm, mm_struct, exe_file);
 	if (exe_file)
 		vl__add_path(ev, &ev->vl, &end, RS_VL_EXE,
-			     path__from(exe_file + RS_OFF_file__f_path), task__root(task));
+			     path__from(exe_file + RS_OFF_file__f_path), fs.root);
 
-	/* bcc exposes the __data_loc field as an int: offset in the low 16 bits. */
 	vl__add_kernel_str(ev, &ev->vl, &end, RS_VL_FILENAME,
-			   (const void *)args + (args->data_loc_filename & 0xFFFF), RS_PATH_MAX);
+			   (const void *)KREAD_PTR(bprm, linux_binprm, filename), RS_PATH_MAX);
 
-	vl__add_path(ev, &ev->vl, &end, RS_VL_CWD, task__pwd(task), task__root(task));
+	vl__add_path(ev, &ev->vl, &end, RS_VL_CWD, fs.pwd, fs.root);
 	vl__add_tty_name(ev, &ev->vl, &end, task__tty(task));
 	event__emit(ev, end);
 	return 0;
@@ -349,10 +355,10 @@ static __always_inline void chdir__exit(long ret)
 	ev->vl.size = 0;
 #ifndef RS_REDUCED
 	{
-		u64 task = bpf_get_current_task();
+		struct rs_fs_paths fs = task__fs(bpf_get_current_task());
 
 		/* The new working directory itself, absolute, whatever was passed. */
-		vl__add_path(ev, &ev->vl, &end, RS_VL_CWD, task__pwd(task), task__root(task));
+		vl__add_path(ev, &ev->vl, &end, RS_VL_CWD, fs.pwd, fs.root);
 	}
 #else
 	/* Read at exit: the caller's memory is unchanged until the syscall returns.
@@ -405,39 +411,54 @@ static __always_inline bool exit__group_dead_fallback(u64 task)
 #endif
 }
 
-TRACEPOINT_PROBE(sched, sched_process_exit)
+static __always_inline void exit__emit(u64 task)
 {
-	u64 task = 0;
 	struct rs_exit_event *ev;
 
-#ifndef RS_REDUCED
-	task = bpf_get_current_task();
-#endif
-#if RS_HAVE_EXIT_GROUP_DEAD
-	if (!args->group_dead)
-		return 0;
-#else
-	if (!exit__group_dead_fallback(task))
-		return 0;
-#endif
 	if (self__is_current())
-		goto out;
+		return;
 	ev = event__start(RS_EVENT_PROCESS_EXIT);
 	if (!ev)
-		goto out;
+		return;
 	process__fill(&ev->proc, task);
 	ev->exit_code = exit__code(task);
 	ev->pad = 0;
 	ev->vl.count = 0;
 	ev->vl.size = 0;
 	event__emit(ev, sizeof(*ev));
-out:
-#ifdef RS_REDUCED
-	{
-		u32 tgid = bpf_get_current_pid_tgid() >> 32;
+}
 
-		rs_procs.delete(&tgid);
-	}
+#ifndef RS_REDUCED
+/* A raw tracepoint, as sched_process_exec: no tracepoint record to build. */
+RAW_TRACEPOINT_PROBE(sched_process_exit)
+{
+	/* TP_PROTO(struct task_struct *p, bool group_dead); p is current */
+	u64 task = ctx->args[0];
+
+#if RS_HAVE_EXIT_GROUP_DEAD
+	if (!(u8)ctx->args[1])
+		return 0;
+#else
+	if (!exit__group_dead_fallback(task))
+		return 0;
 #endif
+	exit__emit(task);
 	return 0;
 }
+#else
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+#if RS_HAVE_EXIT_GROUP_DEAD
+	if (!args->group_dead)
+		return 0;
+#else
+	if (!exit__group_dead_fallback(0))
+		return 0;
+#endif
+	exit__emit(0);
+	rs_procs.delete(&tgid);
+	return 0;
+}
+#endif

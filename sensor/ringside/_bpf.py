@@ -62,6 +62,7 @@ KERNEL_MEMBERS: list[tuple[str, str, int]] = [
     ("mm_struct", "arg_start", 8),
     ("mm_struct", "arg_end", 8),
     ("mm_struct", "exe_file", 8),
+    ("linux_binprm", "filename", 8),
     ("file", "f_path", 16),
     ("file", "f_mode", 4),
     ("file", "f_inode", 8),

@@ -77,6 +77,33 @@ def test_exec_with_10000_byte_argument(sensor: SensorThread, workdir: Path) -> N
         assert (p.euid, p.egid) == (NOBODY, NOBODY)
 
 
+OTHER_GID = 4321  # unlike NOBODY: a uid/gid (or euid/egid) mix-up shows
+
+
+def test_credentials_and_login_session(sensor: SensorThread) -> None:
+    # Login uid 1234 (which starts a new audit session), then uid nobody and
+    # gid 4321, then cat prints the session id the kernel gave it.
+    script = (f"echo 1234 > /proc/self/loginuid && exec setpriv --reuid={NOBODY} "
+              f"--regid={OTHER_GID} --clear-groups /bin/cat /proc/self/sessionid")
+    child = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                           check=True)
+    session = int(child.stdout)
+    assert session not in (1234, 0xFFFFFFFF)
+
+    def cat_exec(e: EventBase) -> bool:
+        return isinstance(e, ProcessExec) and e.process.comm == "cat" \
+            and e.process.ppid == os.getpid()
+
+    (ex,) = sensor.wait_for(cat_exec)
+    (end,) = sensor.wait_for(of_pid(ex.process.pid, ProcessExit))
+    for p in (ex.process, end.process):
+        assert (p.uid, p.gid) == (NOBODY, OTHER_GID)
+        if sensor.config.tier == "full":
+            # Read from the task's cred and its audit fields in the kernel.
+            assert (p.euid, p.egid) == (NOBODY, OTHER_GID)
+            assert (p.loginuid, p.session_id) == (1234, session)
+
+
 def test_exit_code_and_signal(sensor: SensorThread) -> None:
     code = subprocess.Popen(["/bin/sh", "-c", "exit 7"])
     assert code.wait() == 7

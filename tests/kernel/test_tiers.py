@@ -51,4 +51,4 @@ def test_reduced_tier_programs_never_read_kernel_memory(reduced_sensor: SensorTh
 def test_full_tier_programs_do_read_kernel_memory(full_sensor: SensorThread) -> None:
     bpf, names = programs_of(full_sensor)
     readers = [n for n in names if helper_calls(bpf, n) & set(KERNEL_READS)]
-    assert b"tracepoint__sched__sched_process_exec" in readers
+    assert b"raw_tracepoint__sched_process_exec" in readers
