@@ -588,11 +588,13 @@ static __always_inline struct rs_path_ref task__root(u64 task)
 static __always_inline u64 task__file(u64 task, s32 fd)
 {
 	u64 fdt = KREAD_PTR(KREAD_PTR(task, task_struct, files), files_struct, fdt);
-	u32 max_fds = KREAD_U32(fdt, fdtable, max_fds);
+	u64 max_fds, fds;
 
-	if (fd < 0 || (u32)fd >= max_fds)
+	/* max_fds (an unsigned int) and fd (the array) are neighbours in struct fdtable. */
+	KREAD_PTR_PAIR(fdt, fdtable, max_fds, fd, &max_fds, &fds);
+	if (fd < 0 || (u32)fd >= (u32)max_fds)
 		return 0;
-	return kread_u64(KREAD_PTR(fdt, fdtable, fd) + (u64)fd * sizeof(u64));
+	return kread_u64(fds + (u64)fd * sizeof(u64));
 }
 
 /* Where a relative path given with dirfd `dfd` starts (`pwd`: the task's cwd). */

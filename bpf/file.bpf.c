@@ -48,6 +48,31 @@ struct rs_file_call {
 BPF_HASH(rs_file_calls, u32, struct rs_file_call, 16384);
 BPF_PROG_ARRAY(rs_file_tail, 1);
 
+/*
+ * How many entries rs_file_calls holds, at least.  Most exits find nothing
+ * there (every read-only open reaches sys_exit_openat), and the hash lookup
+ * is most of their cost: while the count is zero they skip it.  An entry
+ * overwritten before its exit leaves the count one too high, which only
+ * costs lookups; it is never too low, so no call is missed.  One global
+ * count, not per CPU: a call may enter on one CPU and exit on another.
+ */
+BPF_ARRAY(rs_file_calls_live, u64, 1);
+
+static __always_inline void file__calls_live_add(s64 n)
+{
+	u32 zero = 0;
+	u64 *live = rs_file_calls_live.lookup(&zero);
+
+	if (live)
+		__sync_fetch_and_add(live, n);
+}
+
+static __always_inline void file__forget(u32 tid)
+{
+	if (rs_file_calls.delete(&tid) == 0)
+		file__calls_live_add(-1);
+}
+
 static __always_inline bool op__by_fd(u32 op)
 {
 	return op == RS_FILE_OP_FCHMOD || op == RS_FILE_OP_FCHOWN || op == RS_FILE_OP_FTRUNCATE;
@@ -66,7 +91,8 @@ static __always_inline int file__enter(struct rs_file_call *call)
 	if (self__is_current() || filter__task_excluded())
 		return 0;
 	call->ret = 0;
-	rs_file_calls.update(&tid, call);
+	if (rs_file_calls.update(&tid, call) == 0)
+		file__calls_live_add(1);
 	return 0;
 }
 
@@ -117,21 +143,26 @@ static __always_inline int file__chown(u32 op, s32 dfd, const char *path, u32 ui
 /* At exit: keep the result and hand over to file__emit. */
 static __always_inline int file__exit(void *ctx, long ret)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct rs_file_call *call = rs_file_calls.lookup(&tid);
+	u32 zero = 0, tid;
+	u64 *live = rs_file_calls_live.lookup(&zero);
+	struct rs_file_call *call;
 	struct rs_config *cfg;
 
+	if (live && *live == 0)
+		return 0; /* no call of any thread is in flight */
+	tid = (u32)bpf_get_current_pid_tgid();
+	call = rs_file_calls.lookup(&tid);
 	if (!call)
 		return 0;
 	cfg = config__get();
 	if (ret < 0 && !(cfg && (cfg->flags & RS_CFG_F_FILE_FAILED))) {
-		rs_file_calls.delete(&tid);
+		file__forget(tid);
 		return 0;
 	}
 	call->ret = ret;
 	rs_file_tail.call(ctx, 0);
 	/* Only reached when the tail call failed: its program is not in place yet. */
-	rs_file_calls.delete(&tid);
+	file__forget(tid);
 	return 0;
 }
 
@@ -487,6 +518,6 @@ int file__emit(void *ctx)
 	if (!excluded)
 		event__emit(ev, end);
 out:
-	rs_file_calls.delete(&tid);
+	file__forget(tid);
 	return 0;
 }

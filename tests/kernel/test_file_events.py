@@ -238,3 +238,38 @@ def test_failed_operations_are_not_reported_by_default(sensor: SensorThread, d: 
     """, str(d))
     evs = file_events(sensor, pid, marker=f"{d}/done")
     assert [info(e).path for e in evs] == [f"{d}/done"]
+
+
+def test_calls_in_flight_are_counted_exactly(sensor: SensorThread, d: Path) -> None:
+    """rs_file_calls_live lets exits skip the map while it is zero: it must equal
+    the map's size once calls are done, failed and reported ones alike."""
+    pid = run_child("""
+        import os, sys
+        d = sys.argv[1]
+        for _ in range(20):
+            try:
+                os.unlink(d + "/missing")
+            except OSError:
+                pass
+            os.close(os.open(d + "/f", os.O_CREAT | os.O_WRONLY, 0o600))
+            os.rename(d + "/f", d + "/g")
+            os.unlink(d + "/g")
+        os.close(os.open(d + "/done", os.O_CREAT | os.O_WRONLY, 0o600))
+    """, str(d))
+    file_events(sensor, pid, marker=f"{d}/done")
+    programs = sensor.sensor.programs  # type: ignore[union-attr]
+    assert programs is not None
+
+    def snapshot() -> tuple[int, int, int]:
+        live = programs.bpf[b"rs_file_calls_live"]
+        before = live[0].value
+        entries = len(programs.bpf[b"rs_file_calls"].items())
+        return before, entries, live[0].value
+
+    # Other processes' calls come and go: take a snapshot no call crossed.
+    for _ in range(100):
+        before, entries, after = sensor.call(snapshot)
+        if before == after:
+            break
+    assert before == after
+    assert before == entries
