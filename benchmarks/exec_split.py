@@ -1,23 +1,27 @@
 """What an exec storm's slowdown is made of: the kernel side, and the sensor's user space.
 
     python -m benchmarks.exec_split [--pairs N] [--duration S] [--mode exec|exec-long]
-                                    [--policies batch,normal] [--no-kernel]
+                                    [--parts whole,kernel,user] [--policies batch,normal]
 
-Two paired measurements of one storm (benchmarks/loadgen, flat out), each
+Paired measurements of one storm (benchmarks/loadgen, flat out), each
 pair's two windows back to back, their order alternating:
 
-1. **kernel side**: no sensor, against a sensor stopped with SIGSTOP right
+1. **whole** (``--parts whole``): no sensor, against a sensor started for the
+   pair and running as ``ringside run`` does, its NDJSON going to a file.
+   The exec storm target (< 3 %) with a standard error, which bench_suite's
+   median of a few windows cannot give.
+2. **kernel side**: no sensor, against a sensor stopped with SIGSTOP right
    after it started: its BPF programs attached and writing the ring, its
    user space doing nothing.  Each pair starts a sensor of its own.
-2. **user space**, once per CPU policy: the same sensor running, against it
+3. **user space**, once per CPU policy: the same sensor running, against it
    stopped (SIGSTOP, then SIGCONT and a pause for it to drain what the ring
    gathered).  One start per policy; only the user space's work differs
    between the two windows of a pair.
 
 Reported: the mean ratio of each pair (with / without) as a slowdown, with
 its standard error, and the sensor's CPU in the running windows.  The
-ratios multiply: kernel side x user space ~ the whole slowdown.  The sensor
-runs with ``--output /dev/null`` (nothing of this benchmark reads it).
+ratios multiply: kernel side x user space ~ the whole slowdown.  Outside the
+whole part the sensor writes to ``/dev/null`` (nothing here reads it).
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ from benchmarks import _storm as st
 from benchmarks import loadgen
 
 
-def start_sensor(policy: str) -> subprocess.Popen[bytes]:
+def start_sensor(policy: str, output: str = "/dev/null") -> subprocess.Popen[bytes]:
     err = tempfile.NamedTemporaryFile(prefix="exec_split-", suffix=".stderr", delete=False)
     proc = subprocess.Popen([str(st.RINGSIDE), "--log-level", "info", "run", "--output",
-                             "/dev/null", "--cpu-policy", policy],
+                             output, "--cpu-policy", policy],
                             stdout=subprocess.DEVNULL, stderr=err)
     path = Path(err.name)
     deadline = time.monotonic() + 90
@@ -85,21 +89,35 @@ def summary(ratios: list[float]) -> dict[str, float]:
     return {"slowdown_pct": 100 * (1 - mean), "se_pct": 100 * se, "pairs": len(ratios)}
 
 
-def kernel_side(binary: Path, mode: str, duration: float, pairs: int) -> dict[str, float]:
+def against_bare(binary: Path, mode: str, duration: float, pairs: int,
+                 frozen: bool) -> dict[str, float]:
+    """Pairs of a window without a sensor and one with a sensor started for it.
+
+    ``frozen``: the sensor is stopped (SIGSTOP) during its window, so only its
+    BPF programs run: the kernel side.  Otherwise it runs as ``ringside run``
+    does, writing its NDJSON to a file beside the benchmark's (as
+    bench_suite's windows do): the whole slowdown.
+    """
+    part = "kernel side" if frozen else "whole"
     ratios = []
-    for i in range(pairs):
-        if not i % 2:
-            bare = storm(binary, mode, duration)
-        proc = start_sensor("batch")
-        try:
-            frozen = frozen_window(binary, proc, mode, duration)
-        finally:
-            stop_sensor(proc)
-        if i % 2:
-            time.sleep(0.5)
-            bare = storm(binary, mode, duration)
-        ratios.append(frozen / bare)
-        st.log(f"  kernel side, pair {i + 1}: {frozen / bare:.3f}")
+    with tempfile.TemporaryDirectory(prefix="exec_split-", dir=tempfile.gettempdir()) as tmp:
+        out = str(Path(tmp) / "events.ndjson")
+        for i in range(pairs):
+            if not i % 2:
+                bare = storm(binary, mode, duration)
+            proc = start_sensor("batch", "/dev/null" if frozen else out)
+            try:
+                if frozen:
+                    observed = frozen_window(binary, proc, mode, duration)
+                else:
+                    observed = storm(binary, mode, duration)
+            finally:
+                stop_sensor(proc)
+            if i % 2:
+                time.sleep(0.5)
+                bare = storm(binary, mode, duration)
+            ratios.append(observed / bare)
+            st.log(f"  {part}, pair {i + 1}: {observed / bare:.3f}")
     return summary(ratios)
 
 
@@ -132,19 +150,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", default="batch,normal",
                         help="CPU policies of the user-space part (ringside run --cpu-policy), "
                         "measured in this order")
+    parser.add_argument("--parts", default="kernel,user",
+                        help="comma-separated: whole (no sensor / sensor running), kernel "
+                        "(no sensor / sensor stopped), user (running / stopped, per policy)")
     parser.add_argument("--no-kernel", action="store_true",
-                        help="only the user-space part")
+                        help="only the user-space part (the same as --parts user)")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if parts - {"whole", "kernel", "user"}:
+        parser.error(f"unknown part(s) in --parts {args.parts!r}: choose whole, kernel, user")
+    if args.no_kernel:
+        parts = {"user"}
     if os.geteuid() != 0:
         print("exec_split needs root (it loads BPF programs)", file=sys.stderr)
         return 2
     binary = loadgen.build()
     results: dict[str, dict[str, float]] = {}
-    if not args.no_kernel:
+    if "whole" in parts:
+        st.log(f"whole: {args.pairs} pairs, no sensor / sensor running")
+        results["whole (sensor running, NDJSON to a file)"] = against_bare(
+            binary, args.mode, args.duration, args.pairs, frozen=False)
+    if "kernel" in parts:
         st.log(f"kernel side: {args.pairs} pairs, no sensor / sensor stopped")
-        results["kernel side (BPF programs attached, user space stopped)"] = kernel_side(
-            binary, args.mode, args.duration, args.pairs)
-    for policy in args.policies.split(","):
+        results["kernel side (BPF programs attached, user space stopped)"] = against_bare(
+            binary, args.mode, args.duration, args.pairs, frozen=True)
+    for policy in args.policies.split(",") if "user" in parts else ():
         st.log(f"user space, {policy}: {args.pairs} pairs, running / stopped")
         results[f"user space, --cpu-policy {policy}"] = user_space(
             binary, args.mode, args.duration, args.pairs, policy)
