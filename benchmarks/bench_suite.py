@@ -1,6 +1,6 @@
 """Drop rate and overhead, side by side with auditd and bpftrace (issue 6).
 
-    python -m benchmarks.bench_suite            # full run (~25 min), writes results/suite.*
+    python -m benchmarks.bench_suite            # full run (~33 min), writes results/suite.*
     python -m benchmarks.bench_suite --quick    # < 5 min, writes results/suite-quick.*
 
 (``make bench`` and ``make bench-quick`` run these.)
@@ -48,6 +48,16 @@ reads as it comes (that reader's CPU would weigh on the slowdown, so these
 windows are not used for it).  Saturation: the file storm (and the pty writer with no
 budget) at doubling event rates until the first loss.
 
+The exec targets (< 3 %) are judged on windows of their own, after the
+rounds: ``--pairs`` pairs per exec storm (16 of 3 s; --quick 4 of 1.5 s), a
+window with nothing attached and one under a Ringside started for it, back
+to back, their order alternating.  Reported: the mean of the pairs' ratios
+as a slowdown, its standard error, and the one-sided 95 % upper bound
+(Student's t); a target passes only when that bound is under 3 %.  A
+single window here varies by about 3 %, so the median of five rounds
+cannot tell a 2 % slowdown from a 4 % one.  The rounds' median stays in the
+table, side by side with the peers (measured in the rounds only).
+
 Every Ringside window's accounting must close (see benchmarks/_storm.py);
 if one does not: "ACCOUNTING DOES NOT CLOSE", exit 2, nothing written.
 Exit status: 0 all targets met, 1 a target missed or not measured, 2 invalid.
@@ -58,6 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +81,13 @@ from benchmarks._common import RESULTS, machine, markdown_table, rewrite_result,
 WORKLOADS = ("exec-long", "exec", "file", "open-ro", "tty", "mixed")
 ARMS = ("none", "ringside", "auditd", "bpftrace")
 TARGET_EXEC_SLOWDOWN = 0.03
+# The exec targets are judged on paired windows (see paired_windows).
+PAIRED_WORKLOADS = ("exec-long", "exec")
+# One-sided 95 % quantiles of Student's t by degrees of freedom (beyond: 1.70,
+# which overstates the bound slightly up to 30 and by < 4 % past it).
+T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
+       9: 1.833, 10: 1.812, 11: 1.796, 12: 1.782, 13: 1.771, 14: 1.761, 15: 1.753,
+       16: 1.746, 17: 1.740, 18: 1.734, 19: 1.729, 20: 1.725}
 SATURATION_START = 12_500  # events/s; doubled until the first loss
 SATURATION_MAX = 800_000
 
@@ -196,6 +214,56 @@ def _arm_windows(arm: st.Arm, name: str, workloads: tuple[str, ...], r: int, rou
     return out
 
 
+def paired_windows(binary: Path, work: Path, storm: Path, workloads: tuple[str, ...],
+                   pairs: int, duration: float, started: list[st.Arm]) -> list[dict[str, Any]]:
+    """The exec targets' own windows: for each exec storm, ``pairs`` pairs of a
+    window with nothing attached and one under a Ringside started for it (as in
+    the rounds: --output FILE, read after the window), back to back, their
+    order alternating.  Single windows vary by about 3 % here, so the median of
+    a few rounds cannot tell 2 % from 4 %; the mean of many pairs' ratios comes
+    with a standard error."""
+    out = []
+    for wl in workloads:
+        for i in range(pairs):
+            ops = {}
+            for name in ("none", "ringside") if i % 2 == 0 else ("ringside", "none"):
+                arm = make_arm(name, work, storm)
+                started.append(arm)
+                arm.start()
+                try:
+                    with st.bpf_stats(False):
+                        w = st.run_window(arm, binary, wl, duration, None, storm)
+                finally:
+                    arm.stop()
+                if isinstance(arm, st.RingsideArm):
+                    w["accounting"] = st.account(w)
+                w["pair"] = i
+                w["paired"] = True
+                ops[name] = w["gen"]["ops_per_s"]
+                out.append(w)
+            st.log(f"  paired {wl}, pair {i + 1}/{pairs}: ratio "
+                   f"{ops['ringside'] / ops['none']:.3f}")
+    return out
+
+
+def paired_figures(windows: list[dict[str, Any]], wl: str) -> dict[str, Any] | None:
+    """Mean slowdown of the pairs, its standard error and one-sided 95 % upper bound."""
+    mine = [w for w in windows if w.get("paired") and w["label"] == wl]
+    by_pair: dict[int, dict[str, float]] = {}
+    for w in mine:
+        by_pair.setdefault(w["pair"], {})[w["arm"]] = w["gen"]["ops_per_s"]
+    ratios = [p["ringside"] / p["none"] for p in by_pair.values()
+              if "ringside" in p and "none" in p]
+    if len(ratios) < 2:
+        return None
+    mean = statistics.mean(ratios)
+    se = statistics.stdev(ratios) / len(ratios) ** 0.5
+    slow = 1 - mean
+    return {"pairs": len(ratios), "ratios": ratios, "slowdown": slow, "se": se,
+            "upper95": slow + T95.get(len(ratios) - 1, 1.70) * se,
+            "cpu_pct": st.spread([w["agent_cpu_pct"] for w in mine if w["arm"] == "ringside"])}
+
+
 def latency_windows(binary: Path, work: Path, storm: Path, workloads: tuple[str, ...],
                     duration: float) -> list[dict[str, Any]]:
     """Each workload once under a Ringside whose NDJSON this process reads from a
@@ -217,7 +285,8 @@ def latency_windows(binary: Path, work: Path, storm: Path, workloads: tuple[str,
 
 def run(rounds: int, duration: float, sat_duration: float, keep: bool,
         workloads: tuple[str, ...], with_kafka: bool = True,
-        interleave: str = "window") -> dict[str, Any]:
+        interleave: str = "window", pairs: int = 0,
+        pair_duration: float = 3.0) -> dict[str, Any]:
     binary = loadgen.build()
     work, storm = st.workspace("bench_suite-")
     windows: list[dict[str, Any]] = []
@@ -260,6 +329,11 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
                                                 binary, storm, sampler)
                     finally:
                         arm.stop()
+        paired = tuple(wl for wl in PAIRED_WORKLOADS if wl in workloads)
+        if pairs and paired:
+            st.log(f"paired exec windows: {pairs} pairs of {pair_duration:g} s per storm")
+            windows += paired_windows(binary, work, storm, paired, pairs, pair_duration,
+                                      started)
         st.log("latency")
         windows += latency_windows(binary, work, storm, workloads, min(duration, 3.0))
         st.log("saturation")
@@ -280,6 +354,7 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
             st.release(work, storm, keep)
     return {"windows": windows, "series": sampler.series, "saturation": sat,
             "rounds": rounds, "duration_s": duration, "workloads": list(workloads),
+            "pairs": pairs, "pair_duration_s": pair_duration,
             "interleave": interleave,
             "loadavg_before": load_before, "loadavg_after": st.load_average(),
             "foreign_bpf_programs": foreign, "busy_processes": st.busy_processes(),
@@ -287,7 +362,8 @@ def run(rounds: int, duration: float, sat_duration: float, keep: bool,
 
 
 def figures(raw: dict[str, Any]) -> dict[str, Any]:
-    ws = [w for w in raw["windows"] if not w.get("bpf_only") and not w.get("latency_only")]
+    ws = [w for w in raw["windows"]
+          if not w.get("bpf_only") and not w.get("latency_only") and not w.get("paired")]
     bpf = [w for w in raw["windows"] if w.get("bpf_only")]
     lat = [w for w in raw["windows"] if w.get("latency_only")]
     out: dict[str, Any] = {}
@@ -338,18 +414,32 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
                 f["bpf_ns_per_op"] = st.spread([w["bpf_ns"] / w["gen"]["ops"] for w in mb
                                                 if w["gen"]["ops"]])
             out[f"{wl}/{arm}"] = f
+        paired = paired_figures(raw["windows"], wl)
+        if paired:
+            out[f"{wl}/paired"] = paired
     return out
 
 
 def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for wl in ("exec-long", "exec"):
-        f = fig.get(f"{wl}/ringside")
-        if f:
+    for wl in PAIRED_WORKLOADS:
+        f, p = fig.get(f"{wl}/ringside"), fig.get(f"{wl}/paired")
+        peers = "; ".join(f"{arm} {100 * (1 - fig[f'{wl}/{arm}']['ratio']['median']):.1f} %"
+                          for arm in ("auditd", "bpftrace") if f"{wl}/{arm}" in fig)
+        if p:
+            # Passed only when shown: the one-sided 95 % bound under the target.
+            out[f"{wl} storm slowdown < 3 %"] = {
+                "pass": p["upper95"] < TARGET_EXEC_SLOWDOWN,
+                "measured": f"{100 * p['slowdown']:.1f} % ± {100 * p['se']:.1f} (mean ± se of "
+                            f"{p['pairs']} pairs; 95 % upper bound {100 * p['upper95']:.1f} %)"
+                            + (f"; rounds' median {100 * (1 - f['ratio']['median']):.1f} %"
+                               if f else "") + (f"; {peers}" if peers else "")}
+        elif f:
             slow = 1 - f["ratio"]["median"]
             out[f"{wl} storm slowdown < 3 %"] = {
                 "pass": slow < TARGET_EXEC_SLOWDOWN,
-                "measured": f"{100 * slow:.1f} % (ratio {st.fmt_spread(f['ratio'], 3)})"}
+                "measured": f"{100 * slow:.1f} % (ratio {st.fmt_spread(f['ratio'], 3)}; "
+                            "median of the rounds, no paired windows)"}
     mr, ma = fig.get("mixed/ringside"), fig.get("mixed/auditd")
     if mr and ma:
         out["mixed slowdown no worse than auditd's"] = {
@@ -409,6 +499,17 @@ def table(fig: dict[str, Any], verdict: dict[str, Any], raw: dict[str, Any]) -> 
                                [[k, "PASS" if v["pass"] else "**FAIL**" if "NOT MEASURED"
                                  not in v["measured"] else "NOT MEASURED", v["measured"]]
                                 for k, v in verdict.items()])]
+    prows = [[wl, str(p["pairs"]), f"{100 * p['slowdown']:.1f} % ± {100 * p['se']:.1f}",
+              f"{100 * p['upper95']:.1f} %",
+              f"{100 * (1 - max(p['ratios'])):.1f} to {100 * (1 - min(p['ratios'])):.1f} %",
+              st.fmt_spread(p["cpu_pct"], 1, " %")]
+             for wl in raw["workloads"] if (p := fig.get(f"{wl}/paired"))]
+    if prows:
+        out += ["", f"Exec storms, paired (no observer / Ringside started for the pair, "
+                f"{raw.get('pair_duration_s', 0):g} s windows, order alternating; judged on "
+                "the one-sided 95 % upper bound):", "",
+                markdown_table(["storm", "pairs", "slowdown, mean ± se", "95 % upper bound",
+                                "pairs' range", "sensor CPU"], prows)]
     sat_rows = []
     for what, steps in raw["saturation"].items():
         best = max((s["asked"] for s in steps if not (s["lost"] or s["kernel_drops"]
@@ -521,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="window: an arm start per window, the arms taking turns for "
                         "every workload (default); round: an arm runs every workload before "
                         "the next starts (--quick's default: fewer starts)")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="paired windows per exec storm for the exec targets (default 16, "
+                        "--quick 4; 0: judge them on the rounds' median)")
     parser.add_argument("--render", metavar="JSON",
                         help="redraw the tables, verdicts and charts of a written result from "
                         "its raw windows (nothing is measured)")
@@ -530,11 +634,14 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     duration = args.duration or (1.5 if args.quick else 5.0)
     sat_duration = 1.5 if args.quick else 4.0
+    pairs = args.pairs if args.pairs is not None else (4 if args.quick else 16)
+    pair_duration = 1.5 if args.quick else 3.0
     workloads = tuple(w for w in args.workloads.split(",") if w)
     name = "suite-quick" if args.quick else "suite"
     try:
         raw = run(rounds, duration, sat_duration, args.keep, workloads, not args.no_kafka,
-                  args.interleave or ("round" if args.quick else "window"))
+                  args.interleave or ("round" if args.quick else "window"), pairs,
+                  pair_duration)
     except st.AccountingError as exc:
         print(f"\nACCOUNTING DOES NOT CLOSE: {exc}\nNo rate is reported.", file=sys.stderr)
         return 2
