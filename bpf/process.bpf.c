@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Process events: fork, exec and exit, from tracepoints only (this sensor
- * runs where kprobes and fentry are not available).
+ * runs where kprobes and fentry are not available): raw tracepoints in the
+ * full tier, whose arguments are the kernel's own pointers; plain ones in
+ * the reduced tier, which may not read them.
  *
  * Full tier: the process block, argv (from the new mm's argument area: what
  * the kernel copied, not what a racing thread may have changed since),

@@ -1,0 +1,53 @@
+"""bench_suite's exec verdicts: the paired windows' mean, standard error and bound."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import pytest
+
+from benchmarks import bench_suite
+
+
+def pair(i: int, bare: float, observed: float, wl: str = "exec") -> list[dict[str, Any]]:
+    return [{"label": wl, "arm": arm, "pair": i, "paired": True, "agent_cpu_pct": 7.0,
+             "gen": {"ops_per_s": ops}}
+            for arm, ops in (("none", bare), ("ringside", observed))]
+
+
+def windows(ratios: list[float], wl: str = "exec") -> list[dict[str, Any]]:
+    return [w for i, r in enumerate(ratios) for w in pair(i, 1000.0, 1000.0 * r, wl)]
+
+
+def test_mean_se_and_bound_of_the_pairs() -> None:
+    ratios = [0.97, 0.99, 0.98, 0.96, 1.00, 0.98]
+    p = bench_suite.paired_figures(windows(ratios), "exec")
+    assert p is not None
+    se = statistics.stdev(ratios) / len(ratios) ** 0.5
+    assert p["pairs"] == 6
+    assert p["slowdown"] == pytest.approx(1 - statistics.mean(ratios))
+    assert p["se"] == pytest.approx(se)
+    assert p["upper95"] == pytest.approx(p["slowdown"] + 2.015 * se)  # t, 5 degrees of freedom
+
+
+def test_a_pair_without_its_partner_is_left_out() -> None:
+    ws = windows([0.98, 0.98, 0.96]) + pair(3, 1000.0, 500.0)[1:]  # an observed window alone
+    p = bench_suite.paired_figures(ws, "exec")
+    assert p is not None and p["pairs"] == 3
+    assert bench_suite.paired_figures(windows([0.98]), "exec") is None  # no error from one pair
+    assert bench_suite.paired_figures(windows([0.98, 0.97], "exec-long"), "exec") is None
+
+
+def verdict(ratios: list[float]) -> dict[str, Any]:
+    fig = {"exec/paired": bench_suite.paired_figures(windows(ratios), "exec")}
+    return bench_suite.verdicts(fig, {"kafka": {}})["exec storm slowdown < 3 %"]
+
+
+def test_the_target_passes_only_when_the_bound_is_under_it() -> None:
+    assert verdict([0.985, 0.99, 0.98, 0.985, 0.99, 0.98, 0.985, 0.99])["pass"]
+    # A mean under 3 % is not enough when the pairs are too spread to show it.
+    loose = verdict([0.93, 1.01, 0.95, 1.02, 0.96, 0.99])
+    assert not loose["pass"]
+    assert "95 % upper bound" in loose["measured"]
+    assert not verdict([0.96, 0.965, 0.97, 0.96, 0.965, 0.97])["pass"]
