@@ -38,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -941,6 +942,13 @@ def release(work: Path, storm: Path, keep: bool = False) -> None:
 
 
 # ---- figures ----------------------------------------------------------------------
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN for fewer than two values)."""
+    mean = statistics.mean(values)
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
+    return mean, se
+
 
 def spread(values: list[float]) -> dict[str, Any]:
     """Median and min-max of per-round values (None where nothing was measured)."""

@@ -69,7 +69,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -257,8 +256,7 @@ def paired_figures(windows: list[dict[str, Any]], wl: str) -> dict[str, Any] | N
               if "ringside" in p and "none" in p]
     if len(ratios) < 2:
         return None
-    mean = statistics.mean(ratios)
-    se = statistics.stdev(ratios) / len(ratios) ** 0.5
+    mean, se = st.mean_se(ratios)
     slow = 1 - mean
     return {"pairs": len(ratios), "ratios": ratios, "slowdown": slow, "se": se,
             "upper95": slow + T95.get(len(ratios) - 1, 1.70) * se,

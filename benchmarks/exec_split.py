@@ -84,8 +84,7 @@ def frozen_window(binary: Path, proc: subprocess.Popen[bytes], mode: str,
 
 
 def summary(ratios: list[float]) -> dict[str, float]:
-    mean = statistics.mean(ratios)
-    se = statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else float("nan")
+    mean, se = st.mean_se(ratios)
     return {"slowdown_pct": 100 * (1 - mean), "se_pct": 100 * se, "pairs": len(ratios)}
 
 
