@@ -85,17 +85,19 @@ def test_credentials_and_login_session(sensor: SensorThread) -> None:
     # gid 4321, then cat prints the session id the kernel gave it.
     script = (f"echo 1234 > /proc/self/loginuid && exec setpriv --reuid={NOBODY} "
               f"--regid={OTHER_GID} --clear-groups /bin/cat /proc/self/sessionid")
-    child = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
-                           check=True)
-    session = int(child.stdout)
+    child = subprocess.Popen(["/bin/sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    out, _ = child.communicate()
+    assert child.returncode == 0
+    session = int(out)
     assert session not in (1234, 0xFFFFFFFF)
 
+    # sh execs setpriv, which execs cat: one pid throughout.
     def cat_exec(e: EventBase) -> bool:
-        return isinstance(e, ProcessExec) and e.process.comm == "cat" \
-            and e.process.ppid == os.getpid()
+        return isinstance(e, ProcessExec) and e.process.pid == child.pid \
+            and e.process.comm == "cat"
 
     (ex,) = sensor.wait_for(cat_exec)
-    (end,) = sensor.wait_for(of_pid(ex.process.pid, ProcessExit))
+    (end,) = sensor.wait_for(of_pid(child.pid, ProcessExit))
     for p in (ex.process, end.process):
         assert (p.uid, p.gid) == (NOBODY, OTHER_GID)
         if sensor.config.tier == "full":
