@@ -177,8 +177,15 @@ static __always_inline bool filter__task_excluded(void)
 	return false;
 }
 
-/* Whether an absolute user-space path starts with an excluded prefix. */
-static __always_inline bool filter__user_path_excluded(const char *path)
+/* What filter__user_path() found. */
+enum rs_path_verdict {
+	RS_PATH_UNCHECKED = 0, /* a relative or unreadable path, or no prefixes are set */
+	RS_PATH_WATCHED = 1,   /* absolute, under no excluded prefix */
+	RS_PATH_EXCLUDED = 2,  /* absolute, under an excluded prefix */
+};
+
+/* Whether a user-space path is absolute and starts with an excluded prefix. */
+static __always_inline int filter__user_path(const char *path)
 {
 	u32 zero = 0;
 	struct rs_prefix_key *key = rs_prefix_keys.lookup(&zero);
@@ -186,12 +193,12 @@ static __always_inline bool filter__user_path_excluded(const char *path)
 	long n;
 
 	if (!key || !path || !cfg || !(cfg->flags & RS_CFG_F_EXCLUDE_PREFIX))
-		return false;
+		return RS_PATH_UNCHECKED;
 	n = bpf_probe_read_user_str(key->data, sizeof(key->data), path);
-	if (n <= 1)
-		return false;
+	if (n <= 1 || key->data[0] != '/')
+		return RS_PATH_UNCHECKED;
 	key->prefixlen = (n - 1) * 8; /* the NUL is not part of the path */
-	return rs_exclude_prefix.lookup(key) != NULL;
+	return rs_exclude_prefix.lookup(key) ? RS_PATH_EXCLUDED : RS_PATH_WATCHED;
 }
 
 /* ---- building and sending events ---- */

@@ -211,6 +211,9 @@ def test_an_excluded_prefix_produces_nothing(full_sensor: SensorThread, excludin
         import os, sys
         skip, d = sys.argv[1], sys.argv[2]
         os.close(os.open(skip + "/absolute", os.O_CREAT | os.O_WRONLY, 0o600))
+        os.mkdir(skip + "/dir")
+        os.chmod(skip + "/dir", 0o700)
+        os.rmdir(skip + "/dir")
         os.chdir(skip)
         os.close(os.open("relative", os.O_CREAT | os.O_WRONLY, 0o600))
         os.rename(skip + "/absolute", skip + "/moved")
