@@ -14,6 +14,8 @@
  *                       byte offsets read from the running kernel's BTF
  *                       (full tier only; headers here may not match the kernel)
  *   RS_HAVE_LOGINUID    task_struct has loginuid/sessionid (CONFIG_AUDIT)
+ *   RS_HAVE_FD_ARRAY    files_struct's embedded fdtab and fd_array are known, with
+ *                       RS_FD_ARRAY_LEN entries (full tier only)
  *   RS_HAVE_EXIT_GROUP_DEAD
  *                       sched_process_exit carries group_dead (Linux 6.16+)
  */
@@ -594,12 +596,24 @@ static __always_inline struct rs_path_ref task__root(u64 task)
 /* The struct file behind a descriptor of the current task, or 0. */
 static __always_inline u64 task__file(u64 task, s32 fd)
 {
-	u64 fdt = KREAD_PTR(KREAD_PTR(task, task_struct, files), files_struct, fdt);
+	u64 files = KREAD_PTR(task, task_struct, files);
+	u64 fdt = KREAD_PTR(files, files_struct, fdt);
 	u64 max_fds, fds;
 
+	if (fd < 0)
+		return 0;
+#if RS_HAVE_FD_ARRAY
+	/*
+	 * Until a process has more descriptors than files_struct's own array
+	 * holds, its table is the one embedded there, and the table's array is
+	 * that one: the file is one read away.
+	 */
+	if (fdt == files + RS_OFF_files_struct__fdtab && (u32)fd < RS_FD_ARRAY_LEN)
+		return kread_u64(files + RS_OFF_files_struct__fd_array + (u64)fd * sizeof(u64));
+#endif
 	/* max_fds (an unsigned int) and fd (the array) are neighbours in struct fdtable. */
 	KREAD_PTR_PAIR(fdt, fdtable, max_fds, fd, &max_fds, &fds);
-	if (fd < 0 || (u32)fd >= (u32)max_fds)
+	if ((u32)fd >= (u32)max_fds)
 		return 0;
 	return kread_u64(fds + (u64)fd * sizeof(u64));
 }

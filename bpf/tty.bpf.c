@@ -45,6 +45,26 @@ static __always_inline void tty__count(u32 what, u64 bytes)
 		*c += bytes;
 }
 
+/* An inode's mode and device number: one read where they are close (i_mode
+ * starts struct inode; i_rdev was 76 bytes in on 6.18), else two. */
+#define RS_INODE_SPAN (RS_OFF_inode__i_rdev + 4)
+static __always_inline void tty__inode_mode_rdev(u64 inode, u32 *mode, u32 *rdev)
+{
+#if RS_OFF_inode__i_mode == 0 && RS_INODE_SPAN <= 128
+	u8 head[RS_INODE_SPAN] = {};
+
+	bpf_probe_read_kernel(head, sizeof(head), (const void *)inode);
+	*mode = *(u16 *)head;
+	*rdev = *(u32 *)&head[RS_OFF_inode__i_rdev];
+#else
+	u16 m = 0;
+
+	bpf_probe_read_kernel(&m, sizeof(m), (const void *)(inode + RS_OFF_inode__i_mode));
+	*mode = m;
+	*rdev = KREAD_U32(inode, inode, i_rdev);
+#endif
+}
+
 /*
  * The tty_struct behind `fd` when it is a terminal's output side, else 0:
  * a character device of a pty slave (majors 136-143), a VT or serial line
@@ -53,22 +73,19 @@ static __always_inline void tty__count(u32 what, u64 bytes)
 static __always_inline u64 tty__of_fd(u64 task, s32 fd)
 {
 	u64 file = task__file(task, fd), inode, priv;
-	u16 mode = 0;
-	u32 rdev, major, minor;
+	u32 mode, rdev, major, minor;
 
 	if (!file)
 		return 0;
-	inode = KREAD_PTR(file, file, f_inode);
-	bpf_probe_read_kernel(&mode, sizeof(mode), (const void *)(inode + RS_OFF_inode__i_mode));
+	/* A tty file's private_data is a struct tty_file_private, whose first member is the tty. */
+	KREAD_PTR_PAIR(file, file, private_data, f_inode, &priv, &inode);
+	tty__inode_mode_rdev(inode, &mode, &rdev);
 	if ((mode & RS_S_IFMT) != RS_S_IFCHR)
 		return 0;
-	rdev = KREAD_U32(inode, inode, i_rdev);
 	major = RS_DEV_MAJOR(rdev);
 	minor = RS_DEV_MINOR(rdev);
 	if (!((major >= 136 && major <= 143) || major == 4 || (major == 5 && minor <= 1)))
 		return 0;
-	/* A tty file's private_data is a struct tty_file_private, whose first member is the tty. */
-	priv = KREAD_PTR(file, file, private_data);
 	return priv ? KREAD_PTR(priv, tty_file_private, tty) : 0;
 }
 

@@ -85,6 +85,14 @@ AUDIT_MEMBERS: list[tuple[str, str, int]] = [
     ("task_struct", "sessionid", 4),
 ]
 
+# A process's first files: the fd table and array embedded in files_struct,
+# used until it opens more than the array holds (NR_OPEN_DEFAULT).  Knowing
+# them saves a read per descriptor looked up; without them it is read as any table.
+FD_ARRAY_MEMBERS: list[tuple[str, str]] = [
+    ("files_struct", "fdtab"),
+    ("files_struct", "fd_array"),
+]
+
 
 PREFIX_MAX = 256  # RS_PREFIX_MAX: an LPM trie key holds at most 256 bytes
 # struct rs_config flags (bpf/events.h)
@@ -116,6 +124,15 @@ def btf_offset_flags(btf: Btf) -> list[str]:
         for (struct_name, name, _), found in zip(AUDIT_MEMBERS, audit, strict=True):
             flags.append(f"-D{offset_macro(struct_name, name)}={found.offset}")
         flags.append("-DRS_HAVE_LOGINUID=1")
+    try:
+        fdtab, fd_array = (btf.member(s, m) for s, m in FD_ARRAY_MEMBERS)
+    except KernelSupportError:
+        flags.append("-DRS_HAVE_FD_ARRAY=0")
+    else:
+        flags += [f"-D{offset_macro('files_struct', 'fdtab')}={fdtab.offset}",
+                  f"-D{offset_macro('files_struct', 'fd_array')}={fd_array.offset}",
+                  f"-DRS_FD_ARRAY_LEN={fd_array.size // 8}",
+                  "-DRS_HAVE_FD_ARRAY=1"]
     return flags
 
 

@@ -126,6 +126,19 @@ def test_writev_is_captured_in_order(full_sensor: SensorThread, shell: PtyShell)
     assert (ev.data, ev.length, ev.skipped) == ("vec-tor\n", 8, 0)
 
 
+def test_writes_through_any_descriptor_are_captured(full_sensor: SensorThread,
+                                                   shell: PtyShell) -> None:
+    """Descriptor 50 while the process's table is the small one inside files_struct;
+    200 and 1 once a descriptor past it made the kernel allocate a larger table."""
+    shell.type("python3 -c 'import os; os.dup2(1, 50); os.write(50, b\"fd-50\\n\"); "
+               "os.dup2(1, 200); os.write(200, b\"fd-200\\n\"); os.write(1, b\"fd-1\\n\")'")
+    shell.expect(b"fd-1\r\n")
+    py = exec_of(full_sensor, shell.pid, "python3")
+    evs = full_sensor.wait_for(lambda e: isinstance(e, TtyWrite)
+                               and e.process.pid == py.process.pid, count=3)
+    assert [e.data for e in evs if isinstance(e, TtyWrite)] == ["fd-50\n", "fd-200\n", "fd-1\n"]
+
+
 def test_writes_to_a_pipe_or_file_are_not_captured(full_sensor: SensorThread,
                                                    shell: PtyShell) -> None:
     shell.type("/bin/echo piped-text | /bin/cat > /dev/null; /bin/echo to-file > /dev/null")
