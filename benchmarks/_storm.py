@@ -293,6 +293,25 @@ def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
+def wait_running(proc: subprocess.Popen[bytes], err_path: Path, timeout: float = 90.0,
+                 metrics: bool = False) -> int | None:
+    """Wait until ``ringside run`` (``proc``, its stderr in ``err_path``) says it runs.
+
+    With ``metrics``, also for its ``--metrics-port 0`` line, and return that
+    port.  Raises ArmError if it exits first or does not start in ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = err_path.read_text(errors="replace")
+        m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", text)
+        if " running " in text and (m or not metrics):
+            return int(m.group(1)) if m else None
+        if proc.poll() is not None:
+            raise ArmError(f"ringside exited {proc.returncode} at start:\n{text[-2000:]}")
+        time.sleep(0.1)
+    raise ArmError(f"ringside did not start within {timeout:.0f} s")
+
+
 class Arm:
     """An observer.  ``begin()`` and ``end(gen)`` bracket one generator run."""
 
@@ -404,17 +423,9 @@ class RingsideArm(Arm):
                                             args=(self.proc.stdout.fileno(), self._out),
                                             name="ndjson-reader", daemon=True)
             self._reader.start()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            text = self.err_path.read_text(errors="replace")
-            m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", text)
-            if m and " running " in text:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                raise ArmError(f"ringside exited {self.proc.returncode} at start:\n{text[-2000:]}")
-            time.sleep(0.1)
-        raise ArmError("ringside did not start within 90 s")
+        port = wait_running(self.proc, self.err_path, metrics=True)
+        assert port is not None
+        self.port = port
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []

@@ -47,13 +47,8 @@ def start_sensor(policy: str, output: str = "/dev/null") -> subprocess.Popen[byt
                              output, "--cpu-policy", policy],
                             stdout=subprocess.DEVNULL, stderr=err)
     path = Path(err.name)
-    deadline = time.monotonic() + 90
     try:
-        while " running " not in path.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise st.ArmError("ringside did not start: "
-                                  + path.read_text(errors="replace")[-1500:])
-            time.sleep(0.1)
+        st.wait_running(proc, path)
     finally:
         err.close()
         path.unlink()
