@@ -278,6 +278,26 @@ def test_engine_event_stream_lines(tmp_path: Path) -> None:
     run(go())
 
 
+def test_engine_event_stream_with_a_bad_chunk_size(tmp_path: Path) -> None:
+    """A chunk size that is not hex ends the stream with a "garbage" failure, after
+    the events of the chunks before it."""
+    sock = tmp_path / "s.sock"
+    line = (b'{"Type": "container", "Action": "start", "Actor": {"ID": "%s", '
+            b'"Attributes": {"image": "img", "name": "n"}}}\n' % ID.encode())
+    raw = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + f"{len(line):x}\r\n".encode() + line + b"\r\nzz\r\n")
+
+    async def go() -> None:
+        async with unix_server(sock, answer(raw)):
+            got = []
+            with pytest.raises(EnrichmentError, match="bad chunk size") as info:
+                async for item in EngineClient(str(sock)).events():
+                    got.append(item)
+            assert getattr(info.value, "reason", None) == "garbage"
+            assert [action for action, _ in got] == ["start"]
+    run(go())
+
+
 def test_engine_inspect_garbage_shapes(tmp_path: Path) -> None:
     sock = tmp_path / "s.sock"
     body = b'["a list, not an object"]'

@@ -109,19 +109,23 @@ class UnixHttp:
         finally:
             writer.close()
 
+    async def _chunk_size(self, reader: asyncio.StreamReader) -> int:
+        """The size line of a chunked body's next chunk, as a number (0: the last)."""
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            return int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise RuntimeFailure(f"runtime socket {self.path} answered garbage "
+                                 f"(bad chunk size {size_line[:40]!r})",
+                                 reason="garbage") from None
+
     async def _body(self, reader: asyncio.StreamReader,
                     headers: dict[str, str]) -> AsyncIterator[bytes]:
         try:
             if headers.get("transfer-encoding", "").lower() == "chunked":
                 total = 0
                 while True:
-                    size_line = await reader.readuntil(b"\r\n")
-                    try:
-                        size = int(size_line.split(b";", 1)[0].strip(), 16)
-                    except ValueError:
-                        raise RuntimeFailure(f"runtime socket {self.path} answered garbage "
-                                              f"(bad chunk size {size_line[:40]!r})",
-                                             reason="garbage") from None
+                    size = await self._chunk_size(reader)
                     if size == 0:
                         return
                     total += size
@@ -197,13 +201,7 @@ class UnixHttp:
         try:
             if headers.get("transfer-encoding", "").lower() == "chunked":
                 while True:
-                    size_line = await reader.readuntil(b"\r\n")
-                    try:
-                        size = int(size_line.split(b";", 1)[0].strip(), 16)
-                    except ValueError:
-                        raise RuntimeFailure(f"runtime socket {self.path} answered garbage "
-                                              f"(bad chunk size {size_line[:40]!r})",
-                                             reason="garbage") from None
+                    size = await self._chunk_size(reader)
                     if size == 0:
                         return
                     if size > MAX_LINE:
