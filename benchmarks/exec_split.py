@@ -1,7 +1,8 @@
 """What an exec storm's slowdown is made of: the kernel side, and the sensor's user space.
 
     python -m benchmarks.exec_split [--pairs N] [--duration S] [--mode exec|exec-long]
-                                    [--parts whole,kernel,user] [--policies batch,normal]
+                                    [--parts whole,kernel,user,tracepoints]
+                                    [--policies batch,normal] [--ring-size MIB]
 
 Paired measurements of one storm (benchmarks/loadgen, flat out), each
 pair's two windows back to back, their order alternating:
@@ -17,11 +18,19 @@ pair's two windows back to back, their order alternating:
    stopped (SIGSTOP, then SIGCONT and a pause for it to drain what the ring
    gathered).  One start per policy; only the user space's work differs
    between the two windows of a pair.
+4. **tracepoints** (``--parts tracepoints``): no sensor, against one empty
+   BPF program on ``syscalls:sys_enter_openat`` and nothing else.  Once any
+   syscall tracepoint has a program, every syscall of every task takes the
+   kernel's traced path; this is that floor, which the sensor pays for its
+   file and terminal events (this kernel has no cheaper hook for them).
 
 Reported: the mean ratio of each pair (with / without) as a slowdown, with
 its standard error, and the sensor's CPU in the running windows.  The
 ratios multiply: kernel side x user space ~ the whole slowdown.  Outside the
 whole part the sensor writes to ``/dev/null`` (nothing here reads it).
+A stopped sensor's 16 MiB ring fills about 1.3 s into an exec-long window,
+after which its BPF programs stop copying records into it; ``--ring-size
+512`` gives the kernel part a ring that does not fill.
 """
 
 from __future__ import annotations
@@ -40,11 +49,15 @@ from pathlib import Path
 from benchmarks import _storm as st
 from benchmarks import loadgen
 
+# The least a syscall tracepoint program can be.
+EMPTY_SYSCALL_PROGRAM = "TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return 0; }"
 
-def start_sensor(policy: str, output: str = "/dev/null") -> subprocess.Popen[bytes]:
+
+def start_sensor(policy: str, output: str = "/dev/null",
+                 ring_mib: int = 16) -> subprocess.Popen[bytes]:
     err = tempfile.NamedTemporaryFile(prefix="exec_split-", suffix=".stderr", delete=False)
     proc = subprocess.Popen([str(st.RINGSIDE), "--log-level", "info", "run", "--output",
-                             output, "--cpu-policy", policy],
+                             output, "--cpu-policy", policy, "--ring-size", str(ring_mib)],
                             stdout=subprocess.DEVNULL, stderr=err)
     path = Path(err.name)
     try:
@@ -84,7 +97,7 @@ def summary(ratios: list[float]) -> dict[str, float]:
 
 
 def against_bare(binary: Path, mode: str, duration: float, pairs: int,
-                 frozen: bool) -> dict[str, float]:
+                 frozen: bool, ring_mib: int = 16) -> dict[str, float]:
     """Pairs of a window without a sensor and one with a sensor started for it.
 
     ``frozen``: the sensor is stopped (SIGSTOP) during its window, so only its
@@ -99,7 +112,7 @@ def against_bare(binary: Path, mode: str, duration: float, pairs: int,
         for i in range(pairs):
             if not i % 2:
                 bare = storm(binary, mode, duration)
-            proc = start_sensor("batch", "/dev/null" if frozen else out)
+            proc = start_sensor("batch", "/dev/null" if frozen else out, ring_mib)
             try:
                 if frozen:
                     observed = frozen_window(binary, proc, mode, duration)
@@ -112,6 +125,29 @@ def against_bare(binary: Path, mode: str, duration: float, pairs: int,
                 bare = storm(binary, mode, duration)
             ratios.append(observed / bare)
             st.log(f"  {part}, pair {i + 1}: {observed / bare:.3f}")
+    return summary(ratios)
+
+
+def tracepoints_only(binary: Path, mode: str, duration: float,
+                     pairs: int) -> dict[str, float]:
+    """Pairs of a window without BPF and one with EMPTY_SYSCALL_PROGRAM attached."""
+    from bcc import BPF  # the system's bcc, as the sensor's
+
+    ratios = []
+    for i in range(pairs):
+        if not i % 2:
+            bare = storm(binary, mode, duration)
+        bpf = BPF(text=EMPTY_SYSCALL_PROGRAM)
+        try:
+            time.sleep(0.5)
+            observed = storm(binary, mode, duration)
+        finally:
+            bpf.cleanup()
+        if i % 2:
+            time.sleep(0.5)
+            bare = storm(binary, mode, duration)
+        ratios.append(observed / bare)
+        st.log(f"  tracepoints, pair {i + 1}: {observed / bare:.3f}")
     return summary(ratios)
 
 
@@ -146,13 +182,18 @@ def main(argv: list[str] | None = None) -> int:
                         "measured in this order")
     parser.add_argument("--parts", default="kernel,user",
                         help="comma-separated: whole (no sensor / sensor running), kernel "
-                        "(no sensor / sensor stopped), user (running / stopped, per policy)")
+                        "(no sensor / sensor stopped), user (running / stopped, per policy), "
+                        "tracepoints (no BPF / one empty syscall tracepoint program)")
+    parser.add_argument("--ring-size", type=int, default=16, metavar="MIB",
+                        help="the sensor's ring in the whole and kernel parts (ringside run "
+                        "--ring-size; default 16)")
     parser.add_argument("--no-kernel", action="store_true",
                         help="only the user-space part (the same as --parts user)")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
-    if parts - {"whole", "kernel", "user"}:
-        parser.error(f"unknown part(s) in --parts {args.parts!r}: choose whole, kernel, user")
+    if parts - {"whole", "kernel", "user", "tracepoints"}:
+        parser.error(f"unknown part(s) in --parts {args.parts!r}: "
+                     "choose whole, kernel, user, tracepoints")
     if args.no_kernel:
         parts = {"user"}
     if os.geteuid() != 0:
@@ -163,11 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     if "whole" in parts:
         st.log(f"whole: {args.pairs} pairs, no sensor / sensor running")
         results["whole (sensor running, NDJSON to a file)"] = against_bare(
-            binary, args.mode, args.duration, args.pairs, frozen=False)
+            binary, args.mode, args.duration, args.pairs, frozen=False, ring_mib=args.ring_size)
     if "kernel" in parts:
         st.log(f"kernel side: {args.pairs} pairs, no sensor / sensor stopped")
         results["kernel side (BPF programs attached, user space stopped)"] = against_bare(
-            binary, args.mode, args.duration, args.pairs, frozen=True)
+            binary, args.mode, args.duration, args.pairs, frozen=True, ring_mib=args.ring_size)
+    if "tracepoints" in parts:
+        st.log(f"tracepoints: {args.pairs} pairs, no BPF / an empty sys_enter_openat program")
+        results["syscall tracepoints (one empty program)"] = tracepoints_only(
+            binary, args.mode, args.duration, args.pairs)
     for policy in args.policies.split(",") if "user" in parts else ():
         st.log(f"user space, {policy}: {args.pairs} pairs, running / stopped")
         results[f"user space, --cpu-policy {policy}"] = user_space(
