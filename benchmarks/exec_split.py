@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import _storm as st
@@ -96,6 +97,22 @@ def summary(ratios: list[float]) -> dict[str, float]:
     return {"slowdown_pct": 100 * (1 - mean), "se_pct": 100 * se, "pairs": len(ratios)}
 
 
+def paired(binary: Path, mode: str, duration: float, pairs: int, label: str,
+           observe: Callable[[], float]) -> dict[str, float]:
+    """Pairs of a bare window and one ``observe()`` runs (its ops/s), order alternating."""
+    ratios = []
+    for i in range(pairs):
+        if not i % 2:
+            bare = storm(binary, mode, duration)
+        observed = observe()
+        if i % 2:
+            time.sleep(0.5)
+            bare = storm(binary, mode, duration)
+        ratios.append(observed / bare)
+        st.log(f"  {label}, pair {i + 1}: {observed / bare:.3f}")
+    return summary(ratios)
+
+
 def against_bare(binary: Path, mode: str, duration: float, pairs: int,
                  frozen: bool, ring_mib: int = 16) -> dict[str, float]:
     """Pairs of a window without a sensor and one with a sensor started for it.
@@ -105,27 +122,20 @@ def against_bare(binary: Path, mode: str, duration: float, pairs: int,
     does, writing its NDJSON to a file beside the benchmark's (as
     bench_suite's windows do): the whole slowdown.
     """
-    part = "kernel side" if frozen else "whole"
-    ratios = []
     with tempfile.TemporaryDirectory(prefix="exec_split-", dir=tempfile.gettempdir()) as tmp:
         out = str(Path(tmp) / "events.ndjson")
-        for i in range(pairs):
-            if not i % 2:
-                bare = storm(binary, mode, duration)
+
+        def observe() -> float:
             proc = start_sensor("batch", "/dev/null" if frozen else out, ring_mib)
             try:
                 if frozen:
-                    observed = frozen_window(binary, proc, mode, duration)
-                else:
-                    observed = storm(binary, mode, duration)
+                    return frozen_window(binary, proc, mode, duration)
+                return storm(binary, mode, duration)
             finally:
                 stop_sensor(proc)
-            if i % 2:
-                time.sleep(0.5)
-                bare = storm(binary, mode, duration)
-            ratios.append(observed / bare)
-            st.log(f"  {part}, pair {i + 1}: {observed / bare:.3f}")
-    return summary(ratios)
+
+        return paired(binary, mode, duration, pairs,
+                      "kernel side" if frozen else "whole", observe)
 
 
 def tracepoints_only(binary: Path, mode: str, duration: float,
@@ -133,22 +143,15 @@ def tracepoints_only(binary: Path, mode: str, duration: float,
     """Pairs of a window without BPF and one with EMPTY_SYSCALL_PROGRAM attached."""
     from bcc import BPF  # the system's bcc, as the sensor's
 
-    ratios = []
-    for i in range(pairs):
-        if not i % 2:
-            bare = storm(binary, mode, duration)
+    def observe() -> float:
         bpf = BPF(text=EMPTY_SYSCALL_PROGRAM)
         try:
             time.sleep(0.5)
-            observed = storm(binary, mode, duration)
+            return storm(binary, mode, duration)
         finally:
             bpf.cleanup()
-        if i % 2:
-            time.sleep(0.5)
-            bare = storm(binary, mode, duration)
-        ratios.append(observed / bare)
-        st.log(f"  tracepoints, pair {i + 1}: {observed / bare:.3f}")
-    return summary(ratios)
+
+    return paired(binary, mode, duration, pairs, "tracepoints", observe)
 
 
 def user_space(binary: Path, mode: str, duration: float, pairs: int,
