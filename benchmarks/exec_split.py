@@ -55,10 +55,13 @@ EMPTY_SYSCALL_PROGRAM = "TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return 0
 
 
 def start_sensor(policy: str, output: str = "/dev/null",
-                 ring_mib: int = 16) -> subprocess.Popen[bytes]:
+                 ring_mib: int | None = None) -> subprocess.Popen[bytes]:
+    """``ringside run`` with its NDJSON to ``output``; ``ring_mib``: its --ring-size
+    (None: ringside's default)."""
     err = tempfile.NamedTemporaryFile(prefix="exec_split-", suffix=".stderr", delete=False)
+    ring = [] if ring_mib is None else ["--ring-size", str(ring_mib)]
     proc = subprocess.Popen([str(st.RINGSIDE), "--log-level", "info", "run", "--output",
-                             output, "--cpu-policy", policy, "--ring-size", str(ring_mib)],
+                             output, "--cpu-policy", policy, *ring],
                             stdout=subprocess.DEVNULL, stderr=err)
     path = Path(err.name)
     try:
@@ -114,7 +117,7 @@ def paired(binary: Path, mode: str, duration: float, pairs: int, label: str,
 
 
 def against_bare(binary: Path, mode: str, duration: float, pairs: int,
-                 frozen: bool, ring_mib: int = 16) -> dict[str, float]:
+                 frozen: bool, ring_mib: int | None = None) -> dict[str, float]:
     """Pairs of a window without a sensor and one with a sensor started for it.
 
     ``frozen``: the sensor is stopped (SIGSTOP) during its window, so only its
@@ -187,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: whole (no sensor / sensor running), kernel "
                         "(no sensor / sensor stopped), user (running / stopped, per policy), "
                         "tracepoints (no BPF / one empty syscall tracepoint program)")
-    parser.add_argument("--ring-size", type=int, default=16, metavar="MIB",
+    parser.add_argument("--ring-size", type=int, default=None, metavar="MIB",
                         help="the sensor's ring in the whole and kernel parts (ringside run "
-                        "--ring-size; default 16)")
+                        "--ring-size; default: ringside's own, 16)")
     parser.add_argument("--no-kernel", action="store_true",
                         help="only the user-space part (the same as --parts user)")
     args = parser.parse_args(argv)
