@@ -301,6 +301,14 @@ struct rs_config {
 	__u64 tty_budget;   /* terminal bytes captured per process per second; 0 = no limit */
 };
 
+/*
+ * How the kernel tells the reader of new records: the one entry of map
+ * rs_wakeup, written by user space.  The default (0) is the kernel's own
+ * rule, which wakes a reader waiting on the ring's epoll.
+ */
+#define RS_WAKEUP_WHEN_EMPTY 0 /* wake when a record lands in a fully read ring */
+#define RS_WAKEUP_NEVER 1      /* the reader reads on a timer: no wakeups at all */
+
 /* Terminal output accounting: index of map rs_tty_bytes */
 enum rs_tty_count {
 	RS_TTY_CAPTURED = 0,    /* bytes sent in tty.write events */

@@ -100,6 +100,9 @@ CFG_FILE_FAILED = 1 << 0
 CFG_EXCLUDE_COMM = 1 << 1
 CFG_EXCLUDE_CGROUP = 1 << 2
 CFG_EXCLUDE_PREFIX = 1 << 3
+# map rs_wakeup (bpf/events.h): how records wake the ring's reader
+WAKEUP_WHEN_EMPTY = 0
+WAKEUP_NEVER = 1
 
 
 def offset_macro(struct_name: str, member: str) -> str:
@@ -336,6 +339,16 @@ class Programs:
             cgroup_map[ctypes.c_uint64(cgid)] = ctypes.c_uint8(1)
         self.options.exclusions = exclusions
         self.write_config()
+
+    def set_wakeups(self, on: bool) -> None:
+        """Whether records wake a reader waiting on the ring's epoll.
+
+        On (the kernel's rule): a record that lands in a fully read ring
+        wakes the reader.  Off: no record does; for a reader that reads on a
+        timer, to which a wakeup is only a cost in the program that sends it.
+        """
+        mode = WAKEUP_WHEN_EMPTY if on else WAKEUP_NEVER
+        self.bpf[b"rs_wakeup"][ctypes.c_int(0)] = ctypes.c_uint32(mode)
 
     @property
     def ring_fd(self) -> int:

@@ -14,7 +14,8 @@
     per-CPU sequence numbers make every loss visible downstream too
 
 The reader runs as a callback on the event loop and never waits: it only
-copies, so the ring is released as fast as records come.  The queue holds
+copies, so the ring is released as fast as records come.  The kernel wakes
+it when records come to an idle ring; while they flow, it reads on a timer.  The queue holds
 the raw records (a tenth of the memory of decoded events), and the pump
 decodes each batch just before it serializes it, while its objects are
 still in the CPU's caches: decoding a whole 1 MiB batch first and
@@ -157,6 +158,7 @@ class Sensor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._armed = False
         self._drain_handle: asyncio.TimerHandle | None = None
+        self._quiet_handle: asyncio.TimerHandle | None = None
         self._delivered = 0
         self._stopped = False
         self._started = False
@@ -255,28 +257,60 @@ class Sensor:
         await self.stop()
 
     # ---- the reader ----
+    #
+    # Quiet, the reader waits on the ring's epoll and the kernel wakes it
+    # when a record lands in the empty ring.  While records flow, it reads
+    # every read_interval and the programs send no wakeups
+    # (Programs.set_wakeups): each one costs a self-interrupt in the program
+    # that sends it, for a reader that is coming anyway.
+    #
+    # Going quiet, wakeups are turned on before the reader is armed, and a
+    # record reserved before that makes the ring readable at once.  A
+    # program that looked at the switch just before it turned, and reserved
+    # its record just after the arming, sends no wakeup: the quiet check
+    # (every QUIET_CHECK_S while armed) finds such a record.
+
+    QUIET_CHECK_S = 1.0
 
     def _arm(self) -> None:
         assert self._loop is not None and self._reader is not None
+        assert self.programs is not None
         if not self._armed and not self._stopped:
+            self.programs.set_wakeups(True)
             self._loop.add_reader(self._reader.fd, self._on_readable)
             self._armed = True
+            self._quiet_handle = self._loop.call_later(self.QUIET_CHECK_S, self._check_quiet)
 
     def _disarm(self) -> None:
         if self._armed and self._loop is not None and self._reader is not None:
             self._loop.remove_reader(self._reader.fd)
             self._armed = False
-        if self._drain_handle is not None:
-            self._drain_handle.cancel()
-            self._drain_handle = None
+        for handle in (self._drain_handle, self._quiet_handle):
+            if handle is not None:
+                handle.cancel()
+        self._drain_handle = self._quiet_handle = None
 
     def _on_readable(self) -> None:
         # Records came while we were idle.  Let more gather before reading:
         # the kernel wakes a reader only once it has caught up, so no further
-        # wakeup comes until we read.
+        # wakeup comes until we read, and none is needed while we read on a timer.
         self._disarm()
-        assert self._loop is not None
+        assert self._loop is not None and self.programs is not None
+        self.programs.set_wakeups(False)
         self._drain_handle = self._loop.call_later(self.config.read_interval, self._drain)
+
+    def _check_quiet(self) -> None:
+        """While armed: records the ring holds with no wakeup sent for them are read."""
+        assert self._loop is not None and self._reader is not None
+        self._quiet_handle = None
+        if not self._armed:
+            return
+        if self._reader.pending_bytes():
+            log.debug("the ring holds %d bytes that sent no wakeup; reading them",
+                      self._reader.pending_bytes())
+            self._on_readable()
+        else:
+            self._quiet_handle = self._loop.call_later(self.QUIET_CHECK_S, self._check_quiet)
 
     def _drain(self) -> None:
         """Empty the ring into the queue; then read again in a moment, or wait on epoll.

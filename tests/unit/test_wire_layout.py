@@ -97,6 +97,8 @@ def _constants() -> dict[str, int]:
     for pyname in ("CFG_FILE_FAILED", "CFG_EXCLUDE_COMM", "CFG_EXCLUDE_CGROUP",
                    "CFG_EXCLUDE_PREFIX"):
         out[f"RS_{pyname.replace('CFG_', 'CFG_F_')}"] = getattr(_bpf, pyname)
+    for pyname in ("WAKEUP_WHEN_EMPTY", "WAKEUP_NEVER"):
+        out[f"RS_{pyname}"] = getattr(_bpf, pyname)
     for i, reason in enumerate(wire.DROP_REASONS):
         out[f"RS_DROP_{reason.upper()}"] = i
     out["RS_DROP_REASON_MAX"] = len(wire.DROP_REASONS)
