@@ -50,8 +50,8 @@ budget) at doubling event rates until the first loss.
 
 The exec targets (< 3 %) are judged on windows of their own, after the
 rounds: ``--pairs`` pairs per exec storm (16, as long as the rounds'
-windows; none with --quick, which judges them on the rounds' median and
-says so), a window with nothing attached and one under a Ringside started
+windows; none with --quick, which judges them on the rounds alone and
+says so: see rounds_verdict), a window with nothing attached and one under a Ringside started
 for it, back to back, their order alternating.  Reported: the mean of the pairs' ratios
 as a slowdown, its standard error, and the one-sided 95 % upper bound
 (Student's t); a target passes only when that bound is under 3 %.  A
@@ -419,6 +419,26 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def rounds_verdict(ratio: dict[str, Any]) -> dict[str, Any]:
+    """An exec target judged on the rounds alone (no paired windows: --quick).
+
+    Without pairs there is no standard error, so the target passes only when
+    every round's slowdown is under it.  A round in which the storm ran more
+    than the target's worth faster beside the sensor than without it shows
+    noise larger than what is measured: the target is then not judged, and
+    does not pass.
+    """
+    worst, best = 1 - ratio["min"], 1 - ratio["max"]
+    measured = (f"{100 * (1 - ratio['median']):.1f} % (ratio {st.fmt_spread(ratio, 3)}; "
+                f"median of {ratio['n']} rounds, no paired windows")
+    if best < -TARGET_EXEC_SLOWDOWN:
+        return {"pass": False,
+                "measured": f"NOT JUDGED: {measured}; a round ran {100 * -best:.1f} % faster "
+                            "with the sensor than without: noise larger than the target)"}
+    return {"pass": worst < TARGET_EXEC_SLOWDOWN,
+            "measured": f"{measured}; worst round {100 * worst:.1f} %)"}
+
+
 def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for wl in PAIRED_WORKLOADS:
@@ -434,11 +454,7 @@ def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, An
                             + (f"; rounds' median {100 * (1 - f['ratio']['median']):.1f} %"
                                if f else "") + (f"; {peers}" if peers else "")}
         elif f:
-            slow = 1 - f["ratio"]["median"]
-            out[f"{wl} storm slowdown < 3 %"] = {
-                "pass": slow < TARGET_EXEC_SLOWDOWN,
-                "measured": f"{100 * slow:.1f} % (ratio {st.fmt_spread(f['ratio'], 3)}; "
-                            "median of the rounds, no paired windows)"}
+            out[f"{wl} storm slowdown < 3 %"] = rounds_verdict(f["ratio"])
     mr, ma = fig.get("mixed/ringside"), fig.get("mixed/auditd")
     if mr and ma:
         out["mixed slowdown no worse than auditd's"] = {
@@ -623,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the next starts (--quick's default: fewer starts)")
     parser.add_argument("--pairs", type=int, default=None,
                         help="paired windows per exec storm for the exec targets (default 16; "
-                        "--quick: 0, which judges them on the rounds' median)")
+                        "--quick: 0, which judges them on the rounds alone)")
     parser.add_argument("--render", metavar="JSON",
                         help="redraw the tables, verdicts and charts of a written result from "
                         "its raw windows (nothing is measured)")
@@ -634,8 +650,8 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (1.5 if args.quick else 5.0)
     sat_duration = 1.5 if args.quick else 4.0
     # --quick has no time for them (each pair starts a sensor, ~10 s with its
-    # windows, for each exec storm): its exec verdicts are
-    # the rounds' median, labelled so.
+    # windows, for each exec storm): its exec verdicts come from the
+    # rounds alone (rounds_verdict), labelled so.
     pairs = args.pairs if args.pairs is not None else (0 if args.quick else 16)
     # As long as the rounds' windows: 3 s pairs measured less than 5 s ones
     # (exec, 2.1-2.7 % against 3.4 %), a difference not understood.
