@@ -51,9 +51,10 @@ budget) at doubling event rates until the first loss.
 The exec targets (< 3 %) are judged on windows of their own, after the
 rounds: ``--pairs`` pairs per exec storm (16, as long as the rounds'
 windows; none with --quick, which judges them on the rounds alone and
-says so: see rounds_verdict), a window with nothing attached and one under a Ringside started
-for it, back to back, their order alternating.  Reported: the mean of the pairs' ratios
-as a slowdown, its standard error, and the one-sided 95 % upper bound
+says so: see rounds_verdict), a window with nothing attached and one under
+a Ringside started for it, back to back, their order alternating.
+Reported: the mean of the pairs' ratios as a slowdown, its standard error,
+and the one-sided 95 % upper bound
 (Student's t); a target passes only when that bound is under 3 %.  A
 single window here varies by about 3 %, so the median of five rounds
 cannot tell a 2 % slowdown from a 4 % one.  The rounds' median stays in the

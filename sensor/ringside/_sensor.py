@@ -15,11 +15,12 @@
 
 The reader runs as a callback on the event loop and never waits: it only
 copies, so the ring is released as fast as records come.  The kernel wakes
-it when records come to an idle ring; while they flow, it reads on a timer.  The queue holds
-the raw records (a tenth of the memory of decoded events), and the pump
-decodes each batch just before it serializes it, while its objects are
-still in the CPU's caches: decoding a whole 1 MiB batch first and
-serializing it afterwards measured twice as slow per event here.
+it when records come to an idle ring; while they flow, it reads on a
+timer.  The queue holds the raw records (a tenth of the memory of decoded
+events), and the pump decodes each batch just before it serializes it,
+while its objects are still in the CPU's caches: decoding a whole 1 MiB
+batch first and serializing it afterwards measured twice as slow per event
+here.
 Everything that may wait (a runtime socket, a broker, a slow stdout) is in
 the pump, behind the bounded queue.
 """
