@@ -58,6 +58,9 @@ def _is_number(value: Any) -> bool:
 FAMILIES: dict[str, tuple[str, str]] = {
     "ringside_ring_records_total": ("counter", "Records read from the kernel ring"),
     "ringside_ring_bytes_total": ("counter", "Bytes read from the kernel ring"),
+    "ringside_ring_wakeups_total": ("counter", "Times the kernel woke the idle ring reader"),
+    "ringside_ring_quiet_check_reads_total": (
+        "counter", "Times the idle reader's once-a-second check found records that woke nobody"),
     "ringside_events_decoded_total": ("counter", "Records decoded, by event type"),
     "ringside_events_delivered_total": ("counter", "Events delivered, by sink and event type"),
     "ringside_decode_errors_total": ("counter", "Records that could not be decoded, by reason"),
@@ -89,6 +92,8 @@ def flatten(counters: Mapping[str, Any]) -> list[Sample]:
     ring = counters.get("ring", {})
     out.append(("ringside_ring_records_total", {}, ring.get("records", 0)))
     out.append(("ringside_ring_bytes_total", {}, ring.get("bytes", 0)))
+    out.append(("ringside_ring_wakeups_total", {}, ring.get("wakeups", 0)))
+    out.append(("ringside_ring_quiet_check_reads_total", {}, ring.get("quiet_check_reads", 0)))
     for typ, n in counters.get("decoded", {}).items():
         out.append(("ringside_events_decoded_total", {"type": typ}, n))
     for key, n in counters.get("delivered", {}).items():

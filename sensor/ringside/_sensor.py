@@ -292,6 +292,10 @@ class Sensor:
         self._drain_handle = self._quiet_handle = None
 
     def _on_readable(self) -> None:
+        self.stats.ring_wakeups += 1
+        self._start_reading()
+
+    def _start_reading(self) -> None:
         # Records came while we were idle.  Let more gather before reading:
         # the kernel wakes a reader only once it has caught up, so no further
         # wakeup comes until we read, and none is needed while we read on a timer.
@@ -309,7 +313,8 @@ class Sensor:
         if self._reader.pending_bytes():
             log.debug("the ring holds %d bytes that sent no wakeup; reading them",
                       self._reader.pending_bytes())
-            self._on_readable()
+            self.stats.ring_quiet_reads += 1
+            self._start_reading()
         else:
             self._quiet_handle = self._loop.call_later(self.QUIET_CHECK_S, self._check_quiet)
 

@@ -39,6 +39,8 @@ class Stats:
     def __init__(self) -> None:
         self.ring_records = 0
         self.ring_bytes = 0
+        self.ring_wakeups = 0  # times the kernel woke the idle reader
+        self.ring_quiet_reads = 0  # times the quiet check found records that woke nobody
         self.decoded: Counter[str] = Counter()  # events by name, aux records included
         self.decode_errors: Counter[str] = Counter()  # by WireFormatError.reason
         self.internal_errors = 0  # a bug in a stage after decoding; the event is dropped
@@ -58,7 +60,8 @@ class Stats:
                  ) -> dict[str, Any]:
         """All counters as one JSON-ready dict (printed on exit, served as metrics)."""
         out: dict[str, Any] = {
-            "ring": {"records": self.ring_records, "bytes": self.ring_bytes},
+            "ring": {"records": self.ring_records, "bytes": self.ring_bytes,
+                     "wakeups": self.ring_wakeups, "quiet_check_reads": self.ring_quiet_reads},
             "decoded": dict(self.decoded),
             "decode_errors": dict(self.decode_errors),
             "internal_errors": self.internal_errors,

@@ -93,11 +93,13 @@ def test_a_record_sent_without_a_wakeup_to_a_waiting_sensor_is_delivered(
     while not full_sensor.call(turn_off_while_waiting):
         assert time.monotonic() < deadline, "the sensor never went quiet"
         time.sleep(0.05)
+    quiet_reads = full_sensor.counters()["ring"]["quiet_check_reads"]
     child = subprocess.Popen(["/bin/true"])
     child.wait()
     found = full_sensor.wait_for(
         lambda e: isinstance(e, ProcessExec) and e.process.pid == child.pid, timeout=15)
     assert found, "the exec never arrived: nothing woke the sensor"
+    assert full_sensor.counters()["ring"]["quiet_check_reads"] > quiet_reads
 
     # Quiet again, the sensor has turned wakeups back on.
     deadline = time.monotonic() + 30
