@@ -310,9 +310,9 @@ class Sensor:
         self._quiet_handle = None
         if not self._armed:
             return
-        if self._reader.pending_bytes():
-            log.debug("the ring holds %d bytes that sent no wakeup; reading them",
-                      self._reader.pending_bytes())
+        pending = self._reader.pending_bytes()
+        if pending:
+            log.debug("the ring holds %d bytes that sent no wakeup; reading them", pending)
             self.stats.ring_quiet_reads += 1
             self._start_reading()
         else:

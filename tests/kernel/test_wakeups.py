@@ -83,7 +83,7 @@ def test_a_record_sent_without_a_wakeup_to_a_waiting_sensor_is_delivered(
     programs = sensor.programs
 
     def turn_off_while_waiting() -> bool:
-        # On the loop thread: the sensor is between reads or waiting on epoll.
+        # On the loop thread, and only while the sensor waits on epoll (armed).
         if not sensor._armed:
             return False
         programs.set_wakeups(False)  # as a program that looked just before the switch turned
