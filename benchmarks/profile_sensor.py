@@ -18,14 +18,41 @@ The accounting of both windows is checked as in the benchmarks.
 
 instead shows the kernel-side BPF time per op, program by program, while one
 storm runs flat out (kernel.bpf_stats_enabled=1 for the run).
+
+    python -m benchmarks.profile_sensor --replay exec-long
+
+instead measures the user-space pipeline without the noise of a live run:
+it records the ring's batches while one storm runs flat out (the sensor's
+BPF programs, read as the sensor reads them, nothing else running), then
+feeds them, several times over, to the sensor's own decoder, process
+table, NDJSON encoding and a file write, timing each stage per event.
+Twice: with the caches as the previous batch left them ("warm"), and with
+a 32 MiB copy between batches ("cold"), which leaves the caches as a
+storm sharing the machine leaves them between two of the sensor's reads.
+The cold figure is the one a live sensor pays.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pstats
+import subprocess
 import sys
+import tempfile
+import time
 from collections import Counter
+from pathlib import Path
+
+from ringside._bpf import AREAS, Exclusions, LoadOptions, Programs
+from ringside._cli import DEFAULT_EXCLUDED_PATHS
+from ringside._decode import BatchDecoder
+from ringside._proctable import ProcessTable
+from ringside._ring import Batch, RingReader
+from ringside._sensor import SensorConfig, read_host
+from ringside._sinks import to_json
+from ringside._stats import Stats
+from ringside_schema import WireContext
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
@@ -94,6 +121,101 @@ def bpf_programs(mode: str, duration: float) -> int:
     return 0
 
 
+def capture(mode: str, duration: float) -> list[Batch]:
+    """The ring's batches while ``mode`` runs flat out, read as the sensor reads them."""
+    binary = loadgen.build()
+    work, storm = st.workspace("profile_sensor-")
+    programs = Programs(LoadOptions(
+        tier="auto", areas=AREAS, require_all_areas=False, ring_size=64 << 20,
+        self_tgid=os.getpid(), tty_budget=1 << 20,
+        exclusions=Exclusions(path_prefixes=DEFAULT_EXCLUDED_PATHS)))
+    batches: list[Batch] = []
+    reader: RingReader | None = None
+    try:
+        programs.load()
+        programs.set_wakeups(False)
+        reader = RingReader(programs.ring_fd, programs.ring_size)
+        gen = subprocess.Popen(loadgen.command(binary, mode, duration, None, storm),
+                               stdout=subprocess.DEVNULL)
+        while True:  # every read_interval, as the sensor reads while records flow
+            done = gen.poll() is not None
+            while (batch := reader.poll(SensorConfig.max_batch_bytes)) is not None:
+                batches.append(batch)
+            if done:
+                break
+            time.sleep(SensorConfig.read_interval)
+        if gen.returncode:
+            raise RuntimeError(f"the load generator failed ({gen.returncode})")
+    finally:
+        if reader is not None:
+            reader.close()
+        programs.close()
+        st.release(work, storm)
+    return batches
+
+
+def replay(batches: list[Batch], out_path: Path, cold: bool, reps: int
+           ) -> dict[str, float]:
+    """µs per event of each stage (best of ``reps`` passes), fresh sensor state per pass.
+
+    Also ``events``: how many events a pass decoded (and wrote to ``out_path``).
+    """
+    sweep_from, sweep_to = bytearray(32 << 20), bytearray(32 << 20)
+    best: dict[str, float] = {}
+    for _ in range(reps):
+        ctx = WireContext(read_host(), "replay")
+        table = ProcessTable(ctx, reduced=False)
+        ctx.resolve_dir = table.resolve_dir
+        decoder = BatchDecoder(ctx, table, Stats())
+        spent = {"decode": 0.0, "encode": 0.0, "write": 0.0}
+        events = 0
+        with open(out_path, "wb") as out:
+            for batch in batches:
+                if cold:
+                    sweep_to[:] = sweep_from
+                t0 = time.perf_counter()
+                decoded = decoder.decode(batch)
+                t1 = time.perf_counter()
+                data = b"".join(map(to_json, decoded))
+                t2 = time.perf_counter()
+                out.write(data)
+                out.flush()
+                t3 = time.perf_counter()
+                spent["decode"] += t1 - t0
+                spent["encode"] += t2 - t1
+                spent["write"] += t3 - t2
+                events += len(decoded)
+        per_event = {k: 1e6 * v / events for k, v in spent.items()}
+        per_event["total"] = sum(per_event.values())
+        per_event["events"] = events
+        if not best or per_event["total"] < best["total"]:
+            best = per_event
+    return best
+
+
+def replay_main(mode: str, duration: float, reps: int) -> int:
+    batches = capture(mode, duration)
+    records = sum(len(b) for b in batches)
+    if not records:
+        print(f"{mode}: the ring held no records; nothing to replay", file=sys.stderr)
+        return 1
+    size = sum(len(b.data) for b in batches)
+    print(f"{mode}: {records:,} records ({size / records:,.0f} bytes each) in "
+          f"{len(batches)} batches of {records / len(batches):.0f}, read every "
+          f"{SensorConfig.read_interval * 1000:.0f} ms over {duration:g} s")
+    with tempfile.TemporaryDirectory(prefix="profile_sensor-") as tmp:
+        out = Path(tmp) / "events.ndjson"
+        rows = {label: replay(batches, out, cold, reps)
+                for label, cold in (("warm", False), ("cold", True))}
+    print(f"\nµs per event, best of {reps} passes (decode includes the process table):")
+    print(f"{'caches':8} {'decode':>8} {'encode':>8} {'write':>8} {'total':>8}")
+    for label, r in rows.items():
+        print(f"{label:8} {r['decode']:8.2f} {r['encode']:8.2f} {r['write']:8.2f} "
+              f"{r['total']:8.2f}")
+    print(f"cold / warm: {rows['cold']['total'] / rows['warm']['total']:.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20_000, help="events/s asked")
@@ -101,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--bpf-programs", metavar="MODE", choices=loadgen.MODES,
                         help="instead: kernel BPF time per program while MODE runs flat out")
+    parser.add_argument("--replay", metavar="MODE", choices=loadgen.MODES,
+                        help="instead: the user-space pipeline's µs per event on recorded "
+                        "batches of MODE, warm and cold caches")
+    parser.add_argument("--passes", type=int, default=3, help="replay passes (best is shown)")
     args = parser.parse_args(argv)
+    if args.replay:
+        return replay_main(args.replay, min(args.duration, 4.0), args.passes)
     if args.bpf_programs:
         return bpf_programs(args.bpf_programs, min(args.duration, 4.0))
     binary = loadgen.build()
