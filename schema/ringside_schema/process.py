@@ -89,22 +89,29 @@ def split_argv(data: bytes) -> list[str]:
     return [w.text(a) for a in data.split(b"\0")]
 
 
+# Decoded process blocks kept at most (WireContext.process_cache); then it starts afresh.
+PROCESS_CACHE_MAX = 4096
+
+
 def process_block(buf: Any, off: int, ctx: WireContext) -> dict[str, Any]:
     """The ``process`` values of an rs_process at ``off`` (a fresh dict: callers fill it).
 
     The 80 bytes of a thread's block repeat from event to event, so decoded
     blocks are kept by their bytes; a hit costs a slice and a dict copy.
+    (The sensor's C decoder keeps the same cache the same way, and builds a
+    missing block with :func:`build_process_block`.)
     """
     raw = bytes(buf[off : off + w.PROCESS.size])
     cached = ctx.process_cache.get(raw)
     if cached is None:
-        if len(ctx.process_cache) >= 4096:
+        if len(ctx.process_cache) >= PROCESS_CACHE_MAX:
             ctx.process_cache.clear()
-        cached = ctx.process_cache[raw] = _process_block(raw, ctx)
+        cached = ctx.process_cache[raw] = build_process_block(raw, ctx)
     return cached.copy()
 
 
-def _process_block(buf: Any, ctx: WireContext) -> dict[str, Any]:
+def build_process_block(buf: Any, ctx: WireContext) -> dict[str, Any]:
+    """The ``process`` values of the rs_process that ``buf`` starts with (uncached)."""
     off = 0
     (start_ns, pstart, cgroup_id, pid, tid, ppid, uid, gid, euid, egid, loginuid,
      sessionid, flags, comm) = w.PROCESS.unpack_from(buf, off)

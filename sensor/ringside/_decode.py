@@ -65,7 +65,9 @@ def native_config(fallbacks: Mapping[int, wire.Decoder] | None = None) -> dict[s
     python.update({t: decode for t, (_, _, decode) in PROCESS_DECODERS.items()})
     return {
         "fallbacks": dict(fallbacks) if fallbacks is not None else python,
-        "process_block": process.process_block,
+        "build_process_block": process.build_process_block,
+        "process_cache_max": process.PROCESS_CACHE_MAX,
+        "process_size": wire.PROCESS.size,
         "event_models": models,
         "syscalls": dict(file.SYSCALLS),
         "dir_ops": {names[n] for n in file._DIRECTORY_OPS},

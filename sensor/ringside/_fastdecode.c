@@ -28,7 +28,8 @@
 
 /* Set by configure(). */
 static PyObject *fallbacks;      /* etype -> the Python decoder */
-static PyObject *process_block;  /* process_block(buf, off, ctx) -> fresh dict */
+static PyObject *build_process_block; /* build_process_block(raw, ctx) -> dict */
+static long process_cache_max, process_size;
 static PyObject *event_models;   /* etype -> (name, model class) */
 static PyObject *syscalls;       /* op -> name */
 static PyObject *dir_ops, *symlink_ops, *mknod_ops; /* sets of ops */
@@ -52,7 +53,7 @@ static PyObject *s_event, *s_timestamp, *s_ktime_ns, *s_host, *s_sensor, *s_proc
 	*s_result, *s_pid, *s_dict, *s_fields_set, *s_extra, *s_private, *s_clock,
 	*s_offset_ns, *s_directory, *s_symlink, *s_file_type, *s_child, *s_entity_id,
 	*s_start_ns, *s_filename, *s_args, *s_executable, *s_cwd, *s_tty, *s_exit_code,
-	*s_exit_signal, *s_core_dumped, *s_duration_ns;
+	*s_exit_signal, *s_core_dumped, *s_duration_ns, *s_process_cache;
 static PyObject *empty_tuple;
 
 /* The seconds of the last timestamp, formatted (as Clock.rfc3339 keeps it). */
@@ -291,15 +292,48 @@ static PyObject *base_values(PyObject *name, PyObject *hdr, PyObject *ctx)
 	return values;
 }
 
-/* The process block of the record at off: a fresh dict (process_block's cache copies). */
-static PyObject *process_of(PyObject *bufobj, long off, PyObject *ctx)
+/*
+ * The process block of the record at off, as a fresh dict: process_block in
+ * process.py, cache and all.  The block's bytes are the key into
+ * ctx.process_cache; a block not there is built by build_process_block
+ * (in Python: one place says what a block means).  decode_view checked that
+ * the block lies within the record.
+ */
+static PyObject *process_of(const unsigned char *buf, long off, PyObject *ctx)
 {
-	PyObject *o = PyLong_FromLong(off + proc_off), *proc;
+	PyObject *cache, *key, *cached, *proc = NULL;
 
-	if (!o)
+	cache = PyObject_GetAttr(ctx, s_process_cache);
+	if (!cache)
 		return NULL;
-	proc = PyObject_CallFunctionObjArgs(process_block, bufobj, o, ctx, NULL);
-	Py_DECREF(o);
+	if (!PyDict_CheckExact(cache)) {
+		PyErr_SetString(PyExc_TypeError, "ctx.process_cache is not a dict");
+		Py_DECREF(cache);
+		return NULL;
+	}
+	key = PyBytes_FromStringAndSize((const char *)buf + off + proc_off, process_size);
+	if (!key)
+		goto out;
+	cached = PyDict_GetItemWithError(cache, key); /* borrowed */
+	if (cached) {
+		proc = PyDict_Copy(cached);
+		goto out;
+	}
+	if (PyErr_Occurred())
+		goto out;
+	if (PyDict_GET_SIZE(cache) >= process_cache_max)
+		PyDict_Clear(cache);
+	cached = PyObject_CallFunctionObjArgs(build_process_block, key, ctx, NULL);
+	if (!cached)
+		goto out;
+	if (!PyDict_CheckExact(cached))
+		PyErr_SetString(PyExc_TypeError, "build_process_block did not return a dict");
+	else if (PyDict_SetItem(cache, key, cached) == 0)
+		proc = PyDict_Copy(cached);
+	Py_DECREF(cached);
+out:
+	Py_XDECREF(key);
+	Py_DECREF(cache);
 	return proc;
 }
 
@@ -329,9 +363,8 @@ static PyObject *finish(PyObject *model, PyObject *values)
 	return res;
 }
 
-static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long off, long size,
-			     long etype, PyObject *name, PyObject *model, PyObject *hdr,
-			     PyObject *ctx)
+static PyObject *decode_file(const unsigned char *buf, long off, long size, long etype,
+			     PyObject *name, PyObject *model, PyObject *hdr, PyObject *ctx)
 {
 	struct vl_field f[VL_MAX];
 	PyObject *syscall, *op_o;
@@ -403,7 +436,7 @@ static PyObject *decode_file(const unsigned char *buf, PyObject *bufobj, long of
 
 	/* Everything that can decline has been checked: build the event. */
 	rc = -1;
-	proc = process_of(bufobj, off, ctx);
+	proc = process_of(buf, off, ctx);
 	if (!proc)
 		goto out;
 
@@ -466,7 +499,7 @@ static int tail_ok(const unsigned char *buf, long off, long vl_at, long size)
 	return size >= vl_at + vl_hdr_size && parse_varlen(buf, off + vl_at, off + size, f) == 0;
 }
 
-static PyObject *decode_fork(const unsigned char *buf, PyObject *bufobj, long off, long size,
+static PyObject *decode_fork(const unsigned char *buf, long off, long size,
 			     PyObject *name, PyObject *model, PyObject *hdr, PyObject *ctx)
 {
 	uint64_t child_start;
@@ -483,7 +516,7 @@ static PyObject *decode_fork(const unsigned char *buf, PyObject *bufobj, long of
 	if (flags == -1 && PyErr_Occurred())
 		return NULL;
 	known = (flags & hdr_f_reduced) == 0 || child_start != 0;
-	proc = process_of(bufobj, off, ctx);
+	proc = process_of(buf, off, ctx);
 	if (!proc)
 		return NULL;
 	values = event_values(name, hdr, ctx, proc);
@@ -510,7 +543,7 @@ static PyObject *decode_fork(const unsigned char *buf, PyObject *bufobj, long of
 	return finish(model, values);
 }
 
-static PyObject *decode_exit(const unsigned char *buf, PyObject *bufobj, long off, long size,
+static PyObject *decode_exit(const unsigned char *buf, long off, long size,
 			     PyObject *name, PyObject *model, PyObject *hdr, PyObject *ctx)
 {
 	uint32_t status, sig;
@@ -520,7 +553,7 @@ static PyObject *decode_exit(const unsigned char *buf, PyObject *bufobj, long of
 	if (!tail_ok(buf, off, exit_vl_off, size))
 		return Py_NewRef(Py_NotImplemented);
 	status = rd32(buf + off + exit_fixed_off);
-	proc = process_of(bufobj, off, ctx);
+	proc = process_of(buf, off, ctx);
 	if (!proc)
 		return NULL;
 	values = event_values(name, hdr, ctx, proc);
@@ -619,7 +652,7 @@ static PyObject *split_argv(const struct vl_field *f)
 	}
 }
 
-static PyObject *decode_exec(const unsigned char *buf, PyObject *bufobj, long off, long size,
+static PyObject *decode_exec(const unsigned char *buf, long off, long size,
 			     PyObject *name, PyObject *model, PyObject *hdr, PyObject *ctx)
 {
 	struct vl_field f[VL_MAX];
@@ -645,7 +678,7 @@ static PyObject *decode_exec(const unsigned char *buf, PyObject *bufobj, long of
 		if (rc)
 			return rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
 	}
-	proc = process_of(bufobj, off, ctx);
+	proc = process_of(buf, off, ctx);
 	if (!proc) {
 		Py_XDECREF(tty);
 		return NULL;
@@ -670,8 +703,8 @@ static PyObject *decode_exec(const unsigned char *buf, PyObject *bufobj, long of
 }
 
 /* The event, NULL with an error set, or Py_NotImplemented to decline. */
-static PyObject *decode_view(const unsigned char *buf, Py_ssize_t buflen, PyObject *bufobj,
-			     long off, PyObject *hdr, PyObject *ctx)
+static PyObject *decode_view(const unsigned char *buf, Py_ssize_t buflen, long off,
+			     PyObject *hdr, PyObject *ctx)
 {
 	PyObject *etype_o, *entry, *name, *model;
 	long etype, size;
@@ -691,12 +724,12 @@ static PyObject *decode_view(const unsigned char *buf, Py_ssize_t buflen, PyObje
 	name = PyTuple_GET_ITEM(entry, 0);
 	model = PyTuple_GET_ITEM(entry, 1);
 	if (etype == ev_exec)
-		return decode_exec(buf, bufobj, off, size, name, model, hdr, ctx);
+		return decode_exec(buf, off, size, name, model, hdr, ctx);
 	if (etype == ev_fork)
-		return decode_fork(buf, bufobj, off, size, name, model, hdr, ctx);
+		return decode_fork(buf, off, size, name, model, hdr, ctx);
 	if (etype == ev_exit)
-		return decode_exit(buf, bufobj, off, size, name, model, hdr, ctx);
-	return decode_file(buf, bufobj, off, size, etype, name, model, hdr, ctx);
+		return decode_exit(buf, off, size, name, model, hdr, ctx);
+	return decode_file(buf, off, size, etype, name, model, hdr, ctx);
 }
 
 static PyObject *fastdecode_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -719,7 +752,7 @@ static PyObject *fastdecode_decode(PyObject *self, PyObject *const *args, Py_ssi
 		return NULL;
 	if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
 		return NULL;
-	res = decode_view(view.buf, view.len, args[0], off, args[2], args[3]);
+	res = decode_view(view.buf, view.len, off, args[2], args[3]);
 	PyBuffer_Release(&view);
 	if (res != Py_NotImplemented)
 		return res;
@@ -786,7 +819,9 @@ static PyObject *fastdecode_configure(PyObject *self, PyObject *conf)
 	GET_LONG(vl_filename, "vl_filename");
 	GET_LONG(vl_cwd, "vl_cwd");
 	GET_LONG(vl_tty_name, "vl_tty_name");
-	GET_OBJ(process_block, "process_block");
+	GET_OBJ(build_process_block, "build_process_block");
+	GET_LONG(process_cache_max, "process_cache_max");
+	GET_LONG(process_size, "process_size");
 	GET_OBJ(event_models, "event_models");
 	GET_OBJ(syscalls, "syscalls");
 	GET_OBJ(dir_ops, "dir_ops");
@@ -822,7 +857,8 @@ static PyObject *fastdecode_configure(PyObject *self, PyObject *conf)
 	if (vl_type_max >= VL_MAX || vl_path <= 0 || vl_path > vl_type_max ||
 	    vl_path_new <= 0 || vl_path_new > vl_type_max || vl_link_target <= 0 ||
 	    vl_link_target > vl_type_max || fixed_off + 24 > vl_off || vl_hdr_size != 8 ||
-	    vl_field_size != 8 || proc_off + 80 > fixed_off || fork_fixed_off + 12 > fork_vl_off ||
+	    vl_field_size != 8 || process_size != 80 || process_cache_max < 1 ||
+	    proc_off + 80 > fixed_off || fork_fixed_off + 12 > fork_vl_off ||
 	    exit_fixed_off + 4 > exit_vl_off || proc_off + 80 > exec_vl_off ||
 	    vl_argv <= 0 || vl_argv > vl_type_max || vl_exe <= 0 || vl_exe > vl_type_max ||
 	    vl_filename <= 0 || vl_filename > vl_type_max || vl_cwd <= 0 ||
@@ -900,6 +936,7 @@ PyMODINIT_FUNC PyInit__fastdecode(void)
 	INTERN(s_exit_signal, "exit_signal");
 	INTERN(s_core_dumped, "core_dumped");
 	INTERN(s_duration_ns, "duration_ns");
+	INTERN(s_process_cache, "process_cache");
 	empty_tuple = PyTuple_New(0);
 	if (!empty_tuple)
 		return NULL;

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ringside._decode import NATIVE_TYPES, native_config
 from ringside._native import FASTDECODE
-from ringside_schema import EventBase, Host, WireContext, WireFormatError, file, wire
+from ringside_schema import EventBase, Host, WireContext, WireFormatError, file, process, wire
 from ringside_schema.codec import model_fields
 
 from tests import wirebuild as wb
@@ -210,6 +210,35 @@ def test_a_storms_records_are_decoded_in_c(fastdecode: ModuleType) -> None:
             fastdecode.decode(raw, 0, wire.parse_header(raw, 0, len(raw)), ctx())
     finally:
         fastdecode.configure(native_config())
+
+
+def test_process_blocks_are_cached_by_their_bytes_and_handed_out_as_copies(
+        fastdecode: ModuleType) -> None:
+    """The C decoder keeps ctx.process_cache as process.process_block does."""
+    context = ctx()
+    raw = wb.exit_record(0, pid=4243, start_ns=9_000_000)
+    hdr = wire.parse_header(raw, 0, len(raw))
+    events = [fastdecode.decode(raw, 0, hdr, context)]  # built and cached
+    assert len(context.process_cache) == 1
+    # The process table fills in an event's block; the next event's must not see it,
+    # whether its block was built or came from the cache.
+    for _ in range(2):
+        events[-1].process.__dict__["executable"] = "/filled/in"
+        events.append(fastdecode.decode(raw, 0, hdr, context))
+        assert events[-1].process.executable is None
+    assert len({id(e.process.__dict__) for e in events}) == 3
+    assert len(context.process_cache) == 1
+    # Another block is another entry; a full cache starts afresh (bounded memory).
+    other = wb.exit_record(0, pid=4244, start_ns=9_000_000)
+    fastdecode.decode(other, 0, wire.parse_header(other, 0, len(other)), context)
+    assert len(context.process_cache) == 2
+    for i in range(process.PROCESS_CACHE_MAX - 2):
+        context.process_cache[i.to_bytes(80, "little")] = {}
+    third = wb.exit_record(0, pid=4245, start_ns=9_000_000)
+    hdr = wire.parse_header(third, 0, len(third))
+    fast = fastdecode.decode(third, 0, hdr, context)
+    assert list(context.process_cache) == [third[wire.HEADER.size:wire.HEADER.size + 80]]
+    assert_same(fast, wire.DECODERS[hdr.type](third, 0, hdr, context))
 
 
 def test_records_at_an_offset_in_a_batch_decode_as_in_python(fastdecode: ModuleType) -> None:
