@@ -125,9 +125,10 @@ def capture(mode: str, duration: float) -> list[Batch]:
     """The ring's batches while ``mode`` runs flat out, read as the sensor reads them."""
     binary = loadgen.build()
     work, storm = st.workspace("profile_sensor-")
+    defaults = SensorConfig()
     programs = Programs(LoadOptions(
         tier="auto", areas=AREAS, require_all_areas=False, ring_size=64 << 20,
-        self_tgid=os.getpid(), tty_budget=1 << 20,
+        self_tgid=os.getpid(), tty_budget=defaults.tty_budget,
         exclusions=Exclusions(path_prefixes=DEFAULT_EXCLUDED_PATHS)))
     batches: list[Batch] = []
     reader: RingReader | None = None
@@ -139,11 +140,11 @@ def capture(mode: str, duration: float) -> list[Batch]:
                                stdout=subprocess.DEVNULL)
         while True:  # every read_interval, as the sensor reads while records flow
             done = gen.poll() is not None
-            while (batch := reader.poll(SensorConfig.max_batch_bytes)) is not None:
+            while (batch := reader.poll(defaults.max_batch_bytes)) is not None:
                 batches.append(batch)
             if done:
                 break
-            time.sleep(SensorConfig.read_interval)
+            time.sleep(defaults.read_interval)
         if gen.returncode:
             raise RuntimeError(f"the load generator failed ({gen.returncode})")
     finally:
@@ -160,7 +161,8 @@ def replay(batches: list[Batch], out_path: Path, cold: bool, reps: int
 
     Also ``events``: how many events a pass decoded (and wrote to ``out_path``).
     """
-    sweep_from, sweep_to = bytearray(32 << 20), bytearray(32 << 20)
+    if cold:  # only cold passes copy between batches: 64 MiB warm ones do not need
+        sweep_from, sweep_to = bytearray(32 << 20), bytearray(32 << 20)
     best: dict[str, float] = {}
     for _ in range(reps):
         ctx = WireContext(read_host(), "replay")
@@ -202,7 +204,7 @@ def replay_main(mode: str, duration: float, reps: int) -> int:
     size = sum(len(b.data) for b in batches)
     print(f"{mode}: {records:,} records ({size / records:,.0f} bytes each) in "
           f"{len(batches)} batches of {records / len(batches):.0f}, read every "
-          f"{SensorConfig.read_interval * 1000:.0f} ms over {duration:g} s")
+          f"{SensorConfig().read_interval * 1000:.0f} ms over {duration:g} s")
     with tempfile.TemporaryDirectory(prefix="profile_sensor-") as tmp:
         out = Path(tmp) / "events.ndjson"
         rows = {label: replay(batches, out, cold, reps)

@@ -716,7 +716,7 @@ static PyObject *decode_view(const unsigned char *buf, Py_ssize_t buflen, long o
 	size = PyLong_AsLong(PyTuple_GET_ITEM(hdr, 2));
 	if ((etype == -1 || size == -1) && PyErr_Occurred())
 		return NULL;
-	if (off < 0 || size < proc_off + 80 || off + size > buflen)
+	if (off < 0 || size < proc_off + process_size || off + size > buflen)
 		return Py_NewRef(Py_NotImplemented);
 	entry = PyDict_GetItemWithError(event_models, etype_o);
 	if (!entry || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2)
@@ -858,8 +858,8 @@ static PyObject *fastdecode_configure(PyObject *self, PyObject *conf)
 	    vl_path_new <= 0 || vl_path_new > vl_type_max || vl_link_target <= 0 ||
 	    vl_link_target > vl_type_max || fixed_off + 24 > vl_off || vl_hdr_size != 8 ||
 	    vl_field_size != 8 || process_size != 80 || process_cache_max < 1 ||
-	    proc_off + 80 > fixed_off || fork_fixed_off + 12 > fork_vl_off ||
-	    exit_fixed_off + 4 > exit_vl_off || proc_off + 80 > exec_vl_off ||
+	    proc_off + process_size > fixed_off || fork_fixed_off + 12 > fork_vl_off ||
+	    exit_fixed_off + 4 > exit_vl_off || proc_off + process_size > exec_vl_off ||
 	    vl_argv <= 0 || vl_argv > vl_type_max || vl_exe <= 0 || vl_exe > vl_type_max ||
 	    vl_filename <= 0 || vl_filename > vl_type_max || vl_cwd <= 0 ||
 	    vl_cwd > vl_type_max || vl_tty_name <= 0 || vl_tty_name > vl_type_max) {
