@@ -15,13 +15,16 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._argtypes import non_negative_int, positive_float, positive_int
+from ._argtypes import non_negative_int, number, positive_float, positive_int
 from ._bpf import AREAS, Exclusions
 from ._errors import ConfigError, RingsideError
 from ._kernel import cgroup_id
 from ._sched import DEFAULT_POLICY, POLICIES
+
+if TYPE_CHECKING:
+    from ._sensor import SensorConfig
 
 log = logging.getLogger("ringside")
 
@@ -53,6 +56,19 @@ def _ring_mib(text: str) -> int:
     return mib << 20
 
 
+_milliseconds = number(float, positive=False, unit="ms")
+READ_INTERVAL_MAX_MS = 1000.0
+
+
+def _read_interval(text: str) -> float:
+    """--read-interval: milliseconds on the command line, seconds in SensorConfig."""
+    ms = _milliseconds(text)
+    if ms > READ_INTERVAL_MAX_MS:
+        raise argparse.ArgumentTypeError(f"{ms:g} ms is over the {READ_INTERVAL_MAX_MS:g} ms "
+                                         "a read may wait")
+    return ms / 1000
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ringside", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                      " Default: the best this kernel allows")
     run.add_argument("--ring-size", type=_ring_mib, default=16 << 20, metavar="MIB",
                      help="ring buffer size in MiB, a power of two (default: 16)")
+    run.add_argument("--read-interval", type=_read_interval, default=0.010, metavar="MS",
+                     help="while records flow, read the ring this often; a longer wait costs "
+                     "less CPU under exec storms and adds up to this much latency (0: read on "
+                     f"every wakeup; at most {READ_INTERVAL_MAX_MS:g}; default: 10)")
     run.add_argument("--include-self", action="store_true",
                      help="also report the sensor's own activity")
     run.add_argument("--max-events", type=positive_int, metavar="N",
@@ -119,10 +139,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sensor_config_from_args(args: argparse.Namespace) -> SensorConfig:
+    """The SensorConfig that ``ringside run``'s flags describe."""
+    from ._sensor import SensorConfig
+
+    return SensorConfig(
+        tier=args.tier,
+        areas=args.events or AREAS,
+        require_all_areas=args.events is not None,
+        ring_size=args.ring_size,
+        read_interval=args.read_interval,
+        include_self=args.include_self,
+        exclusions=Exclusions(
+            path_prefixes=tuple(args.exclude_path if args.exclude_path is not None
+                                else DEFAULT_EXCLUDED_PATHS),
+            comms=tuple(args.exclude_comm),
+            cgroup_ids=tuple(cgroup_id(path) for path in args.exclude_cgroup),
+        ),
+        report_failed_file_ops=args.report_failed,
+        tty_budget=args.tty_budget,
+    )
+
+
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ._kafka_cli import kafka_config_from_args
     from ._sched import set_cpu_policy
-    from ._sensor import Sensor, SensorConfig
+    from ._sensor import Sensor
     from ._sinks import NdjsonSink, Sink
 
     kafka = kafka_config_from_args(args)
@@ -135,21 +177,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     # Before anything starts: bcc's compile at start-up is the sensor's
     # heaviest work, and threads started later inherit the policy.
     log.info("cpu policy: %s", set_cpu_policy(args.cpu_policy))
-    config = SensorConfig(
-        tier=args.tier,
-        areas=args.events or AREAS,
-        require_all_areas=args.events is not None,
-        ring_size=args.ring_size,
-        include_self=args.include_self,
-        exclusions=Exclusions(
-            path_prefixes=tuple(args.exclude_path if args.exclude_path is not None
-                                else DEFAULT_EXCLUDED_PATHS),
-            comms=tuple(args.exclude_comm),
-            cgroup_ids=tuple(cgroup_id(path) for path in args.exclude_cgroup),
-        ),
-        report_failed_file_ops=args.report_failed,
-        tty_budget=args.tty_budget,
-    )
+    config = sensor_config_from_args(args)
     sinks: list[Sink] = [] if out is None else [NdjsonSink(out)]
     if kafka is not None:
         from ._kafka import KafkaSink

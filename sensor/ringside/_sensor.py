@@ -69,11 +69,13 @@ class SensorConfig:
     tty_budget: int = 1 << 20  # terminal bytes captured per process per second; 0: no limit
     queue_batches: int = 256  # raw batches between the reader and the pump (64 MiB at most)
     max_batch_bytes: int = 256 << 10  # ring bytes copied out per read
-    # s between reads while records flow, and from a wakeup to the first read.
-    # Each read costs a pipeline cycle (~50 us here) however few records it
-    # finds: read at once on every wakeup, a trickle of 1,000 events/s cost
-    # ~85 us of CPU an event; gathered for 10 ms, a few us.  The price is up
-    # to this much latency.
+    # s between reads while records flow, and from a wakeup to the first read
+    # (ringside run --read-interval).  Each read costs a pipeline cycle (~50 us
+    # here) however few records it finds: read at once on every wakeup, a
+    # trickle of 1,000 events/s cost ~85 us of CPU an event; gathered for
+    # 10 ms, a few us.  Longer still, exec storms cost less CPU again (a third
+    # to a half at 100 ms on a 2-CPU host), file storms no less; see
+    # benchmarks/README.md.  The price is up to this much latency.
     read_interval: float = 0.010
     extra_cflags: list[str] = field(default_factory=list)
 

@@ -14,12 +14,13 @@ import os
 import select
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
+from ringside import CallbackSink, SensorConfig
 from ringside._bpf import WAKEUP_WHEN_EMPTY, LoadOptions, Programs
 from ringside._ring import RingReader
-from ringside_schema import ProcessExec
+from ringside_schema import EventBase, ProcessExec
 
 from tests.harness import SensorThread
 
@@ -50,6 +51,14 @@ def _registered_on_empty_ring(reader: RingReader) -> select.epoll:
             return ep
         ep.close()
     pytest.fail("the ring never stayed empty long enough to register an epoll on it")
+
+
+def _until(sensor: SensorThread, check: Callable[[], bool], what: str) -> None:
+    """Poll ``check`` on the sensor's loop thread until it is true (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while not sensor.call(check):
+        assert time.monotonic() < deadline, f"the sensor never {what}"
+        time.sleep(0.05)
 
 
 def _exec_true(n: int) -> None:
@@ -89,10 +98,7 @@ def test_a_record_sent_without_a_wakeup_to_a_waiting_sensor_is_delivered(
         programs.set_wakeups(False)  # as a program that looked just before the switch turned
         return True
 
-    deadline = time.monotonic() + 30
-    while not full_sensor.call(turn_off_while_waiting):
-        assert time.monotonic() < deadline, "the sensor never went quiet"
-        time.sleep(0.05)
+    _until(full_sensor, turn_off_while_waiting, "went quiet")
     quiet_reads = full_sensor.counters()["ring"]["quiet_check_reads"]
     child = subprocess.Popen(["/bin/true"])
     child.wait()
@@ -102,9 +108,40 @@ def test_a_record_sent_without_a_wakeup_to_a_waiting_sensor_is_delivered(
     assert full_sensor.counters()["ring"]["quiet_check_reads"] > quiet_reads
 
     # Quiet again, the sensor has turned wakeups back on.
-    deadline = time.monotonic() + 30
-    while not full_sensor.call(lambda: sensor._armed):
-        assert time.monotonic() < deadline, "the sensor never went quiet again"
-        time.sleep(0.05)
+    _until(full_sensor, lambda: sensor._armed, "went quiet again")
     mode = full_sensor.call(lambda: programs.bpf[b"rs_wakeup"][ctypes.c_int(0)].value)
     assert mode == WAKEUP_WHEN_EMPTY
+
+
+def test_a_record_that_wakes_a_quiet_sensor_waits_the_read_interval() -> None:
+    """Woken, the sensor gathers records for read_interval before it reads them."""
+    interval = 0.5
+    arrivals: list[tuple[int, EventBase]] = []
+
+    def note(batch: Sequence[EventBase]) -> None:
+        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)  # the clock of ktime_ns
+        arrivals.extend((now, ev) for ev in batch)
+
+    thread = SensorThread(SensorConfig(tier="full", areas=("process",), read_interval=interval),
+                          sinks=[CallbackSink(note)]).start()
+    try:
+        sensor = thread.sensor
+        assert sensor is not None
+        pids = []
+        for _ in range(3):
+            _until(thread, lambda: sensor._armed, "went quiet")
+            child = subprocess.Popen(["/bin/true"])
+            child.wait()
+            pids.append(child.pid)
+            assert thread.wait_for(
+                lambda e, pid=child.pid: isinstance(e, ProcessExec) and e.process.pid == pid,
+                timeout=15), "the exec never arrived"
+    finally:
+        thread.stop()
+    delays = [(now - ev.ktime_ns) / 1e9 for now, ev in arrivals
+              if isinstance(ev, ProcessExec) and ev.process.pid in pids]
+    assert len(delays) == 3
+    # Another process's record may wake the sensor first and shorten a wait;
+    # not all three (read at once, each would be delivered within ms).
+    # 20 ms of slack: the loop's clock is read once per turn.
+    assert max(delays) >= interval - 0.02, delays
