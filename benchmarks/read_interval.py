@@ -2,6 +2,7 @@
 
     python -m benchmarks.read_interval [--intervals 10,25,50,100] [--modes exec-long,exec,file]
                                        [--rounds 3] [--duration 10] [--file-rate 10000]
+                                       [--quick [--write]]
 
 Each window starts a sensor with one read interval (``ringside run
 --read-interval MS``, its NDJSON read from a pipe as it comes, as
@@ -17,7 +18,8 @@ one CPU, the storm's ops/s, and the latency from the kernel timestamp to
 arrival, p50 and p99.  Every window's accounting must close (generated =
 delivered + counted drops), or the run stops with exit status 2.
 
-Results go to benchmarks/results/read_interval.{json,md} (``--no-save``: printed only).
+Results go to benchmarks/results/read_interval.{json,md}; ``--quick`` is a
+smoke run that only prints (``--write`` writes it anyway).
 """
 
 from __future__ import annotations
@@ -124,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--file-rate", type=float, default=10000.0,
                         help="the file storm's ops/s (3 events an op; default: 10000)")
-    parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 1 round of 3 s windows at 10 and 100 ms; writes "
+                        "nothing unless --write")
+    parser.add_argument("--write", action="store_true", help="with --quick: write anyway")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.intervals = 1, 3.0, "10,100"
     intervals = [float(x) for x in args.intervals.split(",") if x]
     modes = [m for m in args.modes.split(",") if m]
     if set(modes) - set(MODES) or not modes or not intervals or args.rounds < 1:
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = figures(windows)
     md = table(rows)
     print(md)
-    if not args.no_save:
+    if args.write or not args.quick:
         path = write_result("read_interval", {"figures": rows, "windows": windows},
                             "# Read interval: the sensor's CPU against latency\n\n" + md)
         print(f"written: {path}")
