@@ -1,14 +1,18 @@
 """What ``ringside run --read-interval`` trades: the sensor's CPU against latency.
 
-    python -m benchmarks.read_interval [--intervals 10,25,50,100] [--modes exec-long,exec,file]
+    python -m benchmarks.read_interval [--intervals 10,25,50,100]
+                                       [--storms exec-long,exec,exec-steady,file]
                                        [--rounds 3] [--duration 10] [--file-rate 10000]
+                                       [--steady-rate 50]
                                        [--quick [--write]]
 
 Each window starts a sensor with one read interval (``ringside run
 --read-interval MS``, its NDJSON read from a pipe as it comes, as
 bench_suite's latency windows do) and runs one storm (benchmarks/loadgen):
-the exec storms flat out, the file storm at ``--file-rate`` ops/s, well
-under what the sensor can take, so that CPU per op compares like with like.
+the exec storms flat out; ``exec-steady``, the plain exec storm at
+``--steady-rate`` ops/s (a busy host's steady trickle, not a storm); the
+file storm at ``--file-rate`` ops/s, well under what the sensor can take, so
+that CPU per op compares like with like.
 The intervals take turns within a round, the first one rotating between
 rounds, so each sees the same machine noise.
 
@@ -33,17 +37,26 @@ from benchmarks import _storm as st
 from benchmarks import loadgen
 from benchmarks._common import write_result
 
-MODES = ("exec-long", "exec", "file")
+STORMS = ("exec-long", "exec", "exec-steady", "file")
+
+
+def load(storm_name: str, file_rate: float, steady_rate: float) -> tuple[str, float | None]:
+    """The generator mode and rate (None: flat out) of a storm."""
+    if storm_name == "exec-steady":
+        return "exec", steady_rate
+    if storm_name == "file":
+        return "file", file_rate
+    return storm_name, None
 
 
 def window(binary: Path, work: Path, storm: Path, mode: str, interval_ms: float,
-           duration: float, file_rate: float) -> dict[str, Any]:
+           duration: float, file_rate: float, steady_rate: float) -> dict[str, Any]:
     arm = st.RingsideArm(work, extra=["--read-interval", f"{interval_ms:g}"],
                          label=f"ringside-{interval_ms:g}ms")
+    gen_mode, rate = load(mode, file_rate, steady_rate)
     arm.start()
     try:
-        w = st.run_window(arm, binary, mode, duration, file_rate if mode == "file" else None,
-                          storm)
+        w = st.run_window(arm, binary, gen_mode, duration, rate, storm)
     finally:
         arm.stop()
     acc = st.account(w)
@@ -59,7 +72,7 @@ def window(binary: Path, work: Path, storm: Path, mode: str, interval_ms: float,
 
 
 def run(intervals: list[float], modes: list[str], rounds: int, duration: float,
-        file_rate: float) -> list[dict[str, Any]]:
+        file_rate: float, steady_rate: float) -> list[dict[str, Any]]:
     binary = loadgen.build()
     work, storm = st.workspace("ringside-read-interval-")
     windows = []
@@ -68,7 +81,7 @@ def run(intervals: list[float], modes: list[str], rounds: int, duration: float,
             for mode in modes:
                 turn = intervals[r % len(intervals):] + intervals[:r % len(intervals)]
                 for ms in turn:
-                    w = window(binary, work, storm, mode, ms, duration, file_rate)
+                    w = window(binary, work, storm, mode, ms, duration, file_rate, steady_rate)
                     w["round"] = r
                     windows.append(w)
                     st.log(f"round {r + 1} {mode} {ms:g} ms: {w['sensor_cpu_pct']:.1f} % CPU, "
@@ -120,12 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--intervals", default="10,25,50,100",
                         help="read intervals in ms, comma-separated (default: 10,25,50,100)")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"storms, comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--storms", default=",".join(STORMS),
+                        help=f"comma-separated, of {', '.join(STORMS)}")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--file-rate", type=float, default=10000.0,
                         help="the file storm's ops/s (3 events an op; default: 10000)")
+    parser.add_argument("--steady-rate", type=float, default=50.0,
+                        help="exec-steady's ops/s (3 events an op; default: 50)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 1 round of 3 s windows at 10 and 100 ms; writes "
                         "nothing unless --write")
@@ -134,11 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.duration, args.intervals = 1, 3.0, "10,100"
     intervals = [float(x) for x in args.intervals.split(",") if x]
-    modes = [m for m in args.modes.split(",") if m]
-    if set(modes) - set(MODES) or not modes or not intervals or args.rounds < 1:
-        parser.error(f"--modes: some of {', '.join(MODES)}; --intervals and --rounds: at least one")
+    modes = [m for m in args.storms.split(",") if m]
+    if set(modes) - set(STORMS) or not modes or not intervals or args.rounds < 1:
+        parser.error(f"--storms: some of {', '.join(STORMS)}; --intervals and --rounds: "
+                     "at least one")
     try:
-        windows = run(intervals, modes, args.rounds, args.duration, args.file_rate)
+        windows = run(intervals, modes, args.rounds, args.duration, args.file_rate,
+                      args.steady_rate)
     except (st.AccountingError, st.ArmError) as exc:
         print(f"read_interval: the measurement failed: {exc}", file=sys.stderr)
         return 2
