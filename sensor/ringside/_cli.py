@@ -86,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                      " Default: the best this kernel allows")
     run.add_argument("--ring-size", type=_ring_mib, default=16 << 20, metavar="MIB",
                      help="ring buffer size in MiB, a power of two (default: 16)")
-    run.add_argument("--read-interval", type=_read_interval, default=0.010, metavar="MS",
-                     help="while records flow, read the ring this often; a longer wait costs "
-                     "less CPU under exec storms and adds up to this much latency (0: read on "
-                     f"every wakeup; at most {READ_INTERVAL_MAX_MS:g}; default: 10)")
+    run.add_argument("--read-interval", type=_read_interval, default=0.025, metavar="MS",
+                     help="while records flow, read the ring this often; each read costs CPU "
+                     "however few records it finds, and each adds up to this much latency (0: "
+                     f"read on every wakeup; at most {READ_INTERVAL_MAX_MS:g}; default: 25)")
     run.add_argument("--include-self", action="store_true",
                      help="also report the sensor's own activity")
     run.add_argument("--max-events", type=positive_int, metavar="N",

@@ -70,13 +70,14 @@ class SensorConfig:
     queue_batches: int = 256  # raw batches between the reader and the pump (64 MiB at most)
     max_batch_bytes: int = 256 << 10  # ring bytes copied out per read
     # s between reads while records flow, and from a wakeup to the first read
-    # (ringside run --read-interval).  Each read costs a pipeline cycle (~50 us
-    # here) however few records it finds: read at once on every wakeup, a
-    # trickle of 1,000 events/s cost ~85 us of CPU an event; gathered for
-    # 10 ms, a few us.  Longer still, exec storms cost less CPU again (a third
-    # to a half at 100 ms on a 2-CPU host), file storms no less; see
-    # benchmarks/README.md.  The price is up to this much latency.
-    read_interval: float = 0.010
+    # (ringside run --read-interval).  Each read costs a few hundred us of CPU
+    # however few records it finds (measured on a 2-CPU VM, whose idle CPU
+    # loses the sensor's caches within 10 ms), so the interval sets a floor
+    # under the sensor's CPU on any host with a steady trickle of events: at
+    # 50 execs/s, 4.3 % of a core reading every 10 ms, 2.2 % every 25 ms,
+    # 0.9 % every 100 ms (benchmarks/read_interval.py).  Read at once on
+    # every wakeup it costs more still.  The price is up to this much latency.
+    read_interval: float = 0.025
     extra_cflags: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
