@@ -15,8 +15,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -86,6 +89,13 @@ def rewrite_result(path: Path, record: dict[str, Any], figures: dict[str, Any],
     path.with_suffix(".md").write_text(table + "\n")
     print(table)
     return 0 if all(v["pass"] for v in verdicts.values()) else 1
+
+
+def rotated(items: Sequence[T], k: int) -> list[T]:
+    """``items`` starting at the ``k``-th (modulo their number): the order of round ``k``
+    when candidates take turns and the first one rotates between rounds."""
+    k %= len(items)
+    return [*items[k:], *items[:k]]
 
 
 def median(values: list[float]) -> float:

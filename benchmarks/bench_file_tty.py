@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import machine, markdown_table, rewrite_result, write_result
+from benchmarks._common import machine, markdown_table, rewrite_result, rotated, write_result
 
 TARGET_RO_SLOWDOWN = 0.05
 FILE_EVENTS_PER_S = 100_000
@@ -66,8 +66,7 @@ def run(rounds: int, duration: float, keep: bool) -> dict[str, Any]:
                 ("ringside-nobudget", lambda: st.RingsideArm(
                     work, extra=["--tty-budget", "0"], label="ringside-nobudget")),
             ]
-            order = arms[r % len(arms):] + arms[:r % len(arms)]
-            for name, make in order:
+            for name, make in rotated(arms, r):
                 arm = make()
                 arms_made.append(arm)
                 st.log(f"round {r + 1}/{rounds}: {name}")

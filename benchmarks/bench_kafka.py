@@ -48,7 +48,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import markdown_table, median, write_result
+from benchmarks._common import markdown_table, median, rotated, write_result
 from tests.kafka.broker import Broker, free_port_block
 
 TARGET_EVENTS_PER_S = 100_000
@@ -260,7 +260,7 @@ def run(quick: bool) -> dict[str, Any]:
         publisher: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
         names = list(VARIANTS)
         for r in range(rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:
+            for name in rotated(names, r):
                 res = run_publisher(broker, sample, work, VARIANTS[name], n_events)
                 st.log(f"publisher {name}: {res['events_per_s']:,.0f} events/s, "
                        f"{res['cpu_us_per_event']:.1f} us/event, p99 "

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import markdown_table, median, write_result
+from benchmarks._common import markdown_table, median, rotated, write_result
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -489,8 +489,7 @@ def run_sensors(area_sets: list[str], repeats: int, load_seconds: float) -> dict
     runs: dict[str, list[SensorRun]] = {a: [] for a in area_sets}
     with tempfile.TemporaryDirectory(prefix="bench_ring-") as tmp:
         for i in range(repeats):
-            order = area_sets[i % len(area_sets):] + area_sets[:i % len(area_sets)]
-            for areas in order:
+            for areas in rotated(area_sets, i):
                 r = run_sensor_once(areas, load_seconds, Path(tmp))
                 runs[areas].append(r)
                 log(f"sensor {areas} #{i + 1}: running after {r.spawn_to_running_s:.2f}s "

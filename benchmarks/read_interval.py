@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import write_result
+from benchmarks._common import rotated, write_result
 
 STORMS = ("exec-long", "exec", "exec-steady", "file")
 
@@ -79,8 +79,7 @@ def run(intervals: list[float], modes: list[str], rounds: int, duration: float,
     try:
         for r in range(rounds):
             for mode in modes:
-                turn = intervals[r % len(intervals):] + intervals[:r % len(intervals)]
-                for ms in turn:
+                for ms in rotated(intervals, r):
                     w = window(binary, work, storm, mode, ms, duration, file_rate, steady_rate)
                     w["round"] = r
                     windows.append(w)

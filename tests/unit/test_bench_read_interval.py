@@ -1,10 +1,12 @@
-"""benchmarks/read_interval: its figures are medians per storm and interval, losses summed."""
+"""benchmarks/read_interval: its figures are medians per storm and interval, losses summed;
+and the turns the benchmarks' candidates take."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from benchmarks import read_interval
+from benchmarks._common import rotated
 
 
 def win(mode: str, ms: float, r: int, us_per_op: float, lost: int = 0) -> dict[str, Any]:
@@ -29,3 +31,9 @@ def test_figures_group_by_storm_and_interval_in_run_order() -> None:
     assert hundred["latency_ms_p99"] == {"median": 100, "min": 100, "max": 100, "n": 2}
     md = read_interval.table(rows)
     assert "| exec | 10 ms | 100.0" in md and "| 3 / 9,000 |" in md
+
+
+def test_candidates_take_turns_and_the_first_rotates() -> None:
+    arms = ("a", "b", "c")
+    assert [rotated(arms, k) for k in range(4)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
