@@ -130,24 +130,32 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--intervals", default="10,25,50,100",
-                        help="read intervals in ms, comma-separated (default: 10,25,50,100)")
+    parser.add_argument("--intervals", default=None,
+                        help="read intervals in ms, comma-separated (default: 10,25,50,100; "
+                        "--quick: 10,100)")
     parser.add_argument("--storms", default=",".join(STORMS),
                         help=f"comma-separated, of {', '.join(STORMS)}")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
+    parser.add_argument("--rounds", type=int, default=None, help="default: 3; --quick: 1")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="seconds per window (default: 10; --quick: 3)")
     parser.add_argument("--file-rate", type=float, default=10000.0,
                         help="the file storm's ops/s (3 events an op; default: 10000)")
     parser.add_argument("--steady-rate", type=float, default=50.0,
                         help="exec-steady's ops/s (3 events an op; default: 50)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 1 round of 3 s windows at 10 and 100 ms; writes "
-                        "nothing unless --write")
+                        help="a smoke run: 1 round of 3 s windows at 10 and 100 ms unless "
+                        "given otherwise; writes nothing unless --write")
     parser.add_argument("--write", action="store_true", help="with --quick: write anyway")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.duration, args.intervals = 1, 3.0, "10,100"
-    intervals = [float(x) for x in args.intervals.split(",") if x]
+    quick = {"rounds": 1, "duration": 3.0, "intervals": "10,100"}
+    full = {"rounds": 3, "duration": 10.0, "intervals": "10,25,50,100"}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    try:
+        intervals = [float(x) for x in args.intervals.split(",") if x]
+    except ValueError:
+        parser.error(f"--intervals {args.intervals!r}: milliseconds, comma-separated")
     modes = [m for m in args.storms.split(",") if m]
     if set(modes) - set(STORMS) or not modes or not intervals or args.rounds < 1:
         parser.error(f"--storms: some of {', '.join(STORMS)}; --intervals and --rounds: "
