@@ -231,6 +231,9 @@ class Programs:
             options.areas = tuple(a for a in options.areas if a not in FULL_TIER_ONLY)
         self.compile_seconds = 0.0
         self._bpf: Any = None
+        # What bcc attached at load, to attach again after a detach (pause).
+        self._tracepoints: list[bytes] = []
+        self._raw_tracepoints: list[bytes] = []
 
     def cflags(self) -> list[str]:
         flags = [
@@ -271,6 +274,8 @@ class Programs:
             ) from exc
         self.compile_seconds = time.monotonic() - started
         log.info("loaded %s tier BPF programs in %.2fs", self.tier, self.compile_seconds)
+        self._tracepoints = list(self._bpf.tracepoint_fds)
+        self._raw_tracepoints = list(self._bpf.raw_tracepoint_fds)
         self.set_exclusions(self.options.exclusions)  # writes the config too
         if "file" in self.options.areas:
             self._install_tail_call(BPF, b"file__emit", b"rs_file_tail")
@@ -394,6 +399,32 @@ class Programs:
             bpf.detach_tracepoint(tp)
         for tp in list(bpf.raw_tracepoint_fds):
             bpf.detach_raw_tracepoint(tp)
+
+    @property
+    def attached(self) -> bool:
+        """Whether every program attached at load is attached now."""
+        bpf = self._bpf
+        return bpf is not None and all(tp in bpf.tracepoint_fds for tp in self._tracepoints) \
+            and all(tp in bpf.raw_tracepoint_fds for tp in self._raw_tracepoints)
+
+    def attach(self) -> None:
+        """Attach again what :meth:`detach` took off.
+
+        The programs stayed loaded and their maps kept their contents, so
+        this takes milliseconds (no compiling or verifying).  bcc named each
+        program after its tracepoint (``TRACEPOINT_PROBE(cat, name)`` is
+        ``tracepoint__cat__name``), which gives the program for each.
+        """
+        bpf = self.bpf
+        try:
+            for tp in self._tracepoints:
+                if tp not in bpf.tracepoint_fds:
+                    bpf.attach_tracepoint(tp=tp, fn_name=b"tracepoint__" + tp.replace(b":", b"__"))
+            for tp in self._raw_tracepoints:
+                if tp not in bpf.raw_tracepoint_fds:
+                    bpf.attach_raw_tracepoint(tp=tp, fn_name=b"raw_tracepoint__" + tp)
+        except Exception as exc:  # bcc raises bare Exception
+            raise BpfLoadError(f"could not attach the BPF programs again: {exc}") from exc
 
     def close(self) -> None:
         if self._bpf is not None:

@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._argtypes import non_negative_int, number, positive_float, positive_int
@@ -24,7 +24,7 @@ from ._kernel import cgroup_id
 from ._sched import DEFAULT_POLICY, POLICIES
 
 if TYPE_CHECKING:
-    from ._sensor import SensorConfig
+    from ._sensor import Sensor, SensorConfig
 
 log = logging.getLogger("ringside")
 
@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                      " (0: any free port, logged at info level)")
     run.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
                      help="address the metrics endpoint listens on (default: 127.0.0.1)")
+    run.add_argument("--pause-signals", action="store_true",
+                     help="SIGUSR1 pauses the sensor (its BPF programs are detached and nothing "
+                     "is recorded), SIGUSR2 resumes it; each is logged and counted. Off by "
+                     "default: a sensor that can be paused can be blinded without a trace of "
+                     "its exit")
     run.add_argument("--cpu-policy", choices=sorted(POLICIES), default=DEFAULT_POLICY,
                      help="batch: the sensor keeps its fair share of CPU but does not preempt "
                      "running work when it wakes; normal: an ordinary task (default: "
@@ -161,6 +166,18 @@ def sensor_config_from_args(args: argparse.Namespace) -> SensorConfig:
     )
 
 
+def _pause_handler(sensor: Sensor, name: str, action: Callable[[], bool]) -> Callable[[], None]:
+    """A signal handler for --pause-signals; what it did is logged by the sensor."""
+    def handle() -> None:
+        try:
+            if not action():
+                log.warning("%s: the sensor is %s already; nothing done", name,
+                            "paused" if sensor.paused else "running")
+        except RingsideError as exc:
+            log.error("%s: %s", name, exc)
+    return handle
+
+
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ._kafka_cli import kafka_config_from_args
     from ._sched import set_cpu_policy
@@ -192,6 +209,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.pause_signals:
+        loop.add_signal_handler(signal.SIGUSR1, _pause_handler(sensor, "SIGUSR1", sensor.pause))
+        loop.add_signal_handler(signal.SIGUSR2, _pause_handler(sensor, "SIGUSR2", sensor.resume))
     from ._memory import tune_gc_for_streaming
     from ._metrics import MetricsServer
 

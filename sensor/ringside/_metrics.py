@@ -77,6 +77,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ringside_process_table_evicted_total": ("counter", "Process table entries evicted"),
     "ringside_process_table_proc_reads_total": ("counter", "Processes looked up in /proc"),
     "ringside_startup_seconds": ("gauge", "Time the sensor took to compile and attach"),
+    "ringside_paused": ("gauge", "1 while the sensor is paused (its BPF programs detached)"),
+    "ringside_pauses_total": ("counter", "Times the sensor was paused"),
+    "ringside_paused_seconds_total": ("counter", "Time the sensor spent paused, seconds"),
     "ringside_info": ("gauge", "The sensor instance and tier (value 1)"),
 }
 
@@ -125,6 +128,11 @@ def flatten(counters: Mapping[str, Any]) -> list[Sample]:
         out.append(("ringside_startup_seconds", {}, sensor.get("startup_seconds", 0)))
         out.append(("ringside_info", {"instance": str(sensor.get("instance")),
                                       "tier": str(sensor.get("tier"))}, 1))
+    paused = counters.get("paused")
+    if paused:
+        out.append(("ringside_paused", {}, int(bool(paused.get("now")))))
+        out.append(("ringside_pauses_total", {}, paused.get("pauses", 0)))
+        out.append(("ringside_paused_seconds_total", {}, paused.get("seconds", 0.0)))
     for component, values in (counters.get("components") or {}).items():
         out.extend(_component(str(component), values))
     return out

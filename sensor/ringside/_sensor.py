@@ -166,6 +166,7 @@ class Sensor:
         self._delivered = 0
         self._stopped = False
         self._started = False
+        self._paused_at: float | None = None  # monotonic time of the pause in force
 
     # ---- lifecycle ----
 
@@ -228,6 +229,9 @@ class Sensor:
         if self._stopped or not self._started:
             return
         self._stopped = True
+        if self._paused_at is not None:
+            self.stats.paused_seconds += time.monotonic() - self._paused_at
+            self._paused_at = None
         self._disarm()
         if self.programs is not None:
             self.programs.detach()
@@ -252,6 +256,41 @@ class Sensor:
             self._reader.close()
         if self.programs is not None:
             self.programs.close()
+
+    # ---- pausing ----
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> bool:
+        """Detach the BPF programs: nothing is recorded until :meth:`resume`.
+
+        The sensor keeps running: what the ring already holds is read and
+        delivered, and the process table is kept.  Processes that start and
+        end while paused are unknown to it, so the first events of one that
+        outlives the pause take its details from /proc.  Returns False if
+        there was nothing to pause (not running, stopped, or paused already).
+        """
+        if self.programs is None or self._stopped or self._paused_at is not None:
+            return False
+        self.programs.detach()
+        self._paused_at = time.monotonic()
+        self.stats.pauses += 1
+        log.warning("paused: the BPF programs are detached and nothing is recorded "
+                    "until the sensor is resumed")
+        return True
+
+    def resume(self) -> bool:
+        """Attach the programs again after :meth:`pause`; False if not paused."""
+        if self.programs is None or self._stopped or self._paused_at is None:
+            return False
+        self.programs.attach()
+        paused = time.monotonic() - self._paused_at
+        self._paused_at = None
+        self.stats.paused_seconds += paused
+        log.warning("resumed after %.1fs paused: the BPF programs are attached again", paused)
+        return True
 
     async def __aenter__(self) -> Sensor:
         await self.start()
@@ -397,6 +436,10 @@ class Sensor:
 
     # ---- counters ----
 
+    def _paused_seconds(self) -> float:
+        now = time.monotonic() - self._paused_at if self._paused_at is not None else 0.0
+        return self.stats.paused_seconds + now
+
     def counters(self) -> dict[str, Any]:
         """Kernel and user-space counters, as one dict."""
         kernel: KernelCounters | None
@@ -409,6 +452,8 @@ class Sensor:
                        "startup_seconds": round(self.startup_seconds, 3),
                        "ring_walk": self._reader.walk if self._reader is not None else None},
             "queue_depth": self._queue.qsize() if self._queue is not None else 0,
+            "paused": {"now": self._paused_at is not None, "pauses": self.stats.pauses,
+                       "seconds": round(self._paused_seconds(), 3)},
         }
         # Stages and sinks with counters of their own (Kafka delivery, metadata
         # cache) report them under their name.

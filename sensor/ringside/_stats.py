@@ -47,6 +47,8 @@ class Stats:
         self.user_drops: Counter[tuple[str, str]] = Counter()  # (stage, event name)
         self.delivered: Counter[tuple[str, str]] = Counter()  # (sink, event name)
         self.seq_gaps = 0  # events missing from the per-CPU sequences, as seen by the reader
+        self.pauses = 0  # Sensor.pause() calls that detached the programs
+        self.paused_seconds = 0.0  # time spent paused, ended pauses only
         self._last_seq: dict[int, int] = {}
 
     def note_seq(self, cpu: int, seq: int) -> None:

@@ -27,6 +27,7 @@ COUNTERS: dict[str, Any] = {
     },
     "sensor": {"instance": 'in"st\\x', "tier": "full", "startup_seconds": 1.25},
     "queue_depth": 1,
+    "paused": {"now": True, "pauses": 2, "seconds": 3.5},
     "process_table": {"size": 3, "evicted": 0, "proc_reads": 1},
     "components": {"kafka": {"sent": 10, "acked": 8, "failed": 1, "spooled": 1,
                              "broker": "127.0.0.1:9092", "ok": True},
@@ -69,6 +70,9 @@ def test_counters_become_labelled_samples() -> None:
     assert samples['ringside_queue_depth{queue="batches"}'] == 1
     assert samples["ringside_seq_gaps_total"] == 7
     assert samples["ringside_startup_seconds"] == 1.25
+    assert samples["ringside_paused"] == 1
+    assert samples["ringside_pauses_total"] == 2
+    assert samples["ringside_paused_seconds_total"] == 3.5
     # Components: every number, whatever its name; strings and booleans are not metrics.
     assert samples['ringside_component_acked{component="kafka"}'] == 8
     assert samples['ringside_component_spooled{component="kafka"}'] == 1
