@@ -77,18 +77,20 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import RESULTS, machine, markdown_table, rewrite_result, write_result
+from benchmarks._common import (
+    RESULTS,
+    machine,
+    markdown_table,
+    rewrite_result,
+    upper95,
+    write_result,
+)
 
 WORKLOADS = ("exec-long", "exec", "file", "open-ro", "tty", "mixed")
 ARMS = ("none", "ringside", "auditd", "bpftrace")
 TARGET_EXEC_SLOWDOWN = 0.03
 # The exec targets are judged on paired windows (see paired_windows).
 PAIRED_WORKLOADS = ("exec-long", "exec")
-# One-sided 95 % quantiles of Student's t by degrees of freedom (beyond: 1.70,
-# which overstates the bound slightly up to 30 and by < 4 % past it).
-T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
-       9: 1.833, 10: 1.812, 11: 1.796, 12: 1.782, 13: 1.771, 14: 1.761, 15: 1.753,
-       16: 1.746, 17: 1.740, 18: 1.734, 19: 1.729, 20: 1.725}
 SATURATION_START = 12_500  # events/s; doubled until the first loss
 SATURATION_MAX = 800_000
 
@@ -260,7 +262,7 @@ def paired_figures(windows: list[dict[str, Any]], wl: str) -> dict[str, Any] | N
     mean, se = st.mean_se(ratios)
     slow = 1 - mean
     return {"pairs": len(ratios), "ratios": ratios, "slowdown": slow, "se": se,
-            "upper95": slow + T95.get(len(ratios) - 1, 1.70) * se,
+            "upper95": upper95(slow, se, len(ratios)),
             "cpu_pct": st.spread([w["agent_cpu_pct"] for w in mine if w["arm"] == "ringside"])}
 
 
