@@ -44,7 +44,7 @@ setup-bench:
 	@$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev,bench]" >&2
 
 bench: setup-bench
-	@worst=0; for b in bench_ring bench_file_tty bench_suite bench_kafka; do \
+	@worst=0; for b in bench_ring bench_file_tty bench_suite steady_state bench_kafka; do \
 	    $(PY) -m benchmarks.$$b; rc=$$?; [ $$rc -gt $$worst ] && worst=$$rc; \
 	done; exit $$worst
 
