@@ -59,12 +59,26 @@ def git_commit() -> str:
         return "unknown"
 
 
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command that ran, as one would type it again.
+
+    Under ``python -m benchmarks.x``, ``sys.argv[0]`` is the module's file
+    path; the file cannot be run by path (it imports ``benchmarks``), so the
+    ``-m`` form is given instead.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    head = Path(argv[0]) if argv else Path()
+    if head.suffix == ".py" and head.resolve().parent == Path(__file__).resolve().parent:
+        argv[0:1] = ["-m", f"benchmarks.{head.stem}"]
+    return " ".join([Path(sys.executable).name, *argv])
+
+
 def write_result(name: str, figures: dict[str, Any], table: str) -> Path:
     """Save figures as JSON (with machine and command) and the table as Markdown."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": name,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "commit": git_commit(),
         "machine": machine(),
         "figures": figures,
@@ -84,7 +98,7 @@ def rewrite_result(path: Path, record: dict[str, Any], figures: dict[str, Any],
     run: 0 when every verdict passes, else 1.
     """
     record["figures"].update({"figures": figures, "verdicts": verdicts})
-    record["rendered"] = " ".join([Path(sys.executable).name, *sys.argv])
+    record["rendered"] = command_line()
     path.write_text(json.dumps(record, indent=2) + "\n")
     path.with_suffix(".md").write_text(table + "\n")
     print(table)

@@ -259,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
                "load_before": load_before, "load_after": load_after,
                "targets": {"warm_us": TARGET_WARM_US, "unseen_p99_ms": TARGET_UNSEEN_P99_MS}}
     if not q or args.write:
-        # write_result records sys.argv; under -m, argv[0] is this file's path.
-        sys.argv[0] = "-m benchmarks.bench_enrich"
         path = write_result("enrich", figures, table)
         print(f"\nwritten: {path}")
     return 0 if ok_warm and ok_unseen else 1

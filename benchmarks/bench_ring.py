@@ -695,9 +695,6 @@ def main(argv: list[str] | None = None) -> int:
              f" on {os.cpu_count()} CPUs. All targets met: {'yes' if figures['pass'] else 'NO'}.")
     print(text)
     if not q or args.write:
-        # write_result records sys.argv; under -m, argv[0] is this file's path.
-        if argv is None and sys.argv and sys.argv[0] == __file__:
-            sys.argv[0] = f"-m {__spec__.name}" if __spec__ else sys.argv[0]
         path = write_result("ring", figures, text)
         log(f"wrote {path} and {path.with_suffix('.md')}")
     return 0 if figures["pass"] else 1

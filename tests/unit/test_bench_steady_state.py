@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks import steady_state
-from benchmarks._common import upper95
+from benchmarks._common import command_line, upper95
 
 
 def pair(phase: str, mode: str, i: int, base: float, loaded: float,
@@ -56,3 +57,12 @@ def test_a_storm_without_two_whole_pairs_has_no_figure() -> None:
 def test_the_bound_uses_students_t_and_1_70_past_its_table() -> None:
     assert upper95(0.01, 0.01, 2) == pytest.approx(0.01 + 6.314 * 0.01)
     assert upper95(0.01, 0.01, 61) == pytest.approx(0.01 + 1.70 * 0.01)
+
+
+def test_a_result_records_the_command_in_its_m_form(tmp_path: Path) -> None:
+    here = Path(steady_state.__file__)
+    assert command_line([str(here), "--pairs", "4"]).endswith(
+        " -m benchmarks.steady_state --pairs 4")
+    # Anything else is recorded as it was given.
+    other = tmp_path / "x.py"
+    assert command_line([str(other)]).endswith(f" {other}")
