@@ -89,6 +89,14 @@ def write_result(name: str, figures: dict[str, Any], table: str) -> Path:
     return path
 
 
+def report(name: str, title: str, figures: dict[str, Any], table: str, write: bool) -> None:
+    """Print a benchmark's table; with ``write``, save it and its figures (write_result)."""
+    print(table)
+    if write:
+        path = write_result(name, figures, f"# {title}\n\n{table}")
+        print(f"written: {path}")
+
+
 def rewrite_result(path: Path, record: dict[str, Any], figures: dict[str, Any],
                    verdicts: dict[str, Any], table: str) -> int:
     """Put recomputed figures and verdicts back in a result file (``--render``).

@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import rotated, write_result
+from benchmarks._common import report, rotated
 
 STORMS = ("exec-long", "exec", "exec-steady", "file")
 
@@ -167,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"read_interval: the measurement failed: {exc}", file=sys.stderr)
         return 2
     rows = figures(windows)
-    md = table(rows)
-    print(md)
-    if args.write or not args.quick:
-        path = write_result("read_interval", {"figures": rows, "windows": windows},
-                            "# Read interval: the sensor's CPU against latency\n\n" + md)
-        print(f"written: {path}")
+    report("read_interval", "Read interval: the sensor's CPU against latency",
+           {"figures": rows, "windows": windows}, table(rows), write=args.write or not args.quick)
     return 0
 
 

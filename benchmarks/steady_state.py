@@ -46,7 +46,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import markdown_table, upper95, write_result
+from benchmarks._common import markdown_table, report, upper95
 
 STORMS = ("exec-long", "exec")
 READ_INTERVAL_S = 0.025  # ringside run's default --read-interval
@@ -241,12 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"steady_state: the measurement failed: {exc}", file=sys.stderr)
         return 2
     figs = figures(windows)
-    md = table(figs, args.duration)
-    print(md)
-    if args.write or not args.quick:
-        path = write_result("steady_state", {"figures": figs, "windows": windows},
-                            "# Exec storms under a running sensor, paused and attached\n\n" + md)
-        print(f"written: {path}")
+    report("steady_state", "Exec storms under a running sensor, paused and attached",
+           {"figures": figs, "windows": windows}, table(figs, args.duration),
+           write=args.write or not args.quick)
     return 0
 
 

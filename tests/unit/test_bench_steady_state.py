@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import steady_state
+from benchmarks import _common, steady_state
 from benchmarks._common import command_line, upper95
 
 
@@ -66,3 +67,13 @@ def test_a_result_records_the_command_in_its_m_form(tmp_path: Path) -> None:
     # Anything else is recorded as it was given.
     other = tmp_path / "x.py"
     assert command_line([str(other)]).endswith(f" {other}")
+
+
+def test_report_prints_and_writes_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    _common.report("demo", "A title", {"x": 1}, "| a |", write=False)
+    assert capsys.readouterr().out == "| a |\n" and not list(tmp_path.iterdir())
+    _common.report("demo", "A title", {"x": 1}, "| a |", write=True)
+    assert (tmp_path / "demo.md").read_text() == "# A title\n\n| a |\n"
+    assert json.loads((tmp_path / "demo.json").read_text())["figures"] == {"x": 1}
