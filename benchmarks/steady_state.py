@@ -25,9 +25,9 @@ started.  Here one ``ringside run --pause-signals`` serves the whole run:
    rest of the sensor's slowdown is its own: the kernel side (tracepoints
    and BPF programs), and how its work differs from spinning.
 
-Single windows vary by 7-10 % here, whatever their length from 0.4 to 5 s
-(measured with nothing attached), so many short pairs resolve a slowdown
-better than a few long ones in the same time.
+Windows of a storm with nothing attached vary by 5-9 % here whether 0.5, 1
+or 3 s long, so many short pairs resolve a slowdown at least as well as a
+few long ones in the same time.
 
 Results go to benchmarks/results/steady_state.{json,md}; ``--quick`` is a
 smoke run that only prints (``--write`` writes it anyway).
