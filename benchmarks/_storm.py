@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 
 from benchmarks import loadgen
+from benchmarks._common import upper95
 
 RINGSIDE = Path(sys.executable).with_name("ringside")
 AUX_PREFIX = "aux."
@@ -959,6 +960,15 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     mean = statistics.mean(values)
     se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
     return mean, se
+
+
+def paired_slowdown(ratios: list[float]) -> dict[str, Any]:
+    """The slowdown that pairs' ratios (loaded / base ops/s) show: their number, the
+    mean slowdown, its standard error and its one-sided 95 % upper bound."""
+    mean, se = mean_se(ratios)
+    slow = 1 - mean
+    return {"pairs": len(ratios), "slowdown": slow, "se": se,
+            "upper95": upper95(slow, se, len(ratios))}
 
 
 def spread(values: list[float]) -> dict[str, Any]:

@@ -77,14 +77,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import (
-    RESULTS,
-    machine,
-    markdown_table,
-    rewrite_result,
-    upper95,
-    write_result,
-)
+from benchmarks._common import RESULTS, machine, markdown_table, rewrite_result, write_result
 
 WORKLOADS = ("exec-long", "exec", "file", "open-ro", "tty", "mixed")
 ARMS = ("none", "ringside", "auditd", "bpftrace")
@@ -259,10 +252,7 @@ def paired_figures(windows: list[dict[str, Any]], wl: str) -> dict[str, Any] | N
               if "ringside" in p and "none" in p]
     if len(ratios) < 2:
         return None
-    mean, se = st.mean_se(ratios)
-    slow = 1 - mean
-    return {"pairs": len(ratios), "ratios": ratios, "slowdown": slow, "se": se,
-            "upper95": upper95(slow, se, len(ratios)),
+    return {**st.paired_slowdown(ratios), "ratios": ratios,
             "cpu_pct": st.spread([w["agent_cpu_pct"] for w in mine if w["arm"] == "ringside"])}
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from benchmarks import _storm as st
 from benchmarks import loadgen
-from benchmarks._common import markdown_table, report, upper95
+from benchmarks._common import markdown_table, report
 
 STORMS = ("exec-long", "exec")
 READ_INTERVAL_S = 0.025  # ringside run's default --read-interval
@@ -95,14 +95,13 @@ def sensor_pairs(arm: st.RingsideArm, binary: Path, storm: Path, mode: str, pair
             if name == "attached":
                 w = st.run_window(arm, binary, mode, duration, None, storm)
                 acc = st.account(w)
-                row = {"cpu_pct": w["agent_cpu_pct"], "generated": acc["generated"],
-                       "delivered": acc["delivered"], "lost": acc["lost"]}
+                row = {"ops_per_s": w["gen"]["ops_per_s"], "cpu_pct": w["agent_cpu_pct"],
+                       "generated": acc["generated"], "delivered": acc["delivered"],
+                       "lost": acc["lost"]}
             else:
                 t = timed_window(binary, storm, mode, duration, arm.pids())
-                row = {"cpu_pct": t["cpu_pct"]}
-                w = t
-            out.append({"phase": "sensor", "mode": mode, "pair": i, "arm": name,
-                        "ops_per_s": w["gen"]["ops_per_s"], **row})
+                row = {"ops_per_s": t["gen"]["ops_per_s"], "cpu_pct": t["cpu_pct"]}
+            out.append({"phase": "sensor", "mode": mode, "pair": i, "arm": name, **row})
         if (i + 1) % 10 == 0 or i + 1 == pairs:
             st.log(f"  {mode}: {i + 1}/{pairs} pairs")
     return out
@@ -139,10 +138,7 @@ def pair_stats(windows: list[dict[str, Any]], phase: str, mode: str, base: str,
     if len(pairs) < 2:
         return None
     ratios = [p[loaded]["ops_per_s"] / p[base]["ops_per_s"] for p in pairs]
-    mean, se = st.mean_se(ratios)
-    slow = 1 - mean
-    return {"pairs": len(pairs), "slowdown": slow, "se": se,
-            "upper95": upper95(slow, se, len(pairs)),
+    return {**st.paired_slowdown(ratios),
             "cpu_pct": sum(p[loaded]["cpu_pct"] for p in pairs) / len(pairs),
             "cpu_pct_base": sum(p[base]["cpu_pct"] for p in pairs) / len(pairs),
             "ops_per_s_base": sum(p[base]["ops_per_s"] for p in pairs) / len(pairs)}
