@@ -229,9 +229,7 @@ class Sensor:
         if self._stopped or not self._started:
             return
         self._stopped = True
-        if self._paused_at is not None:
-            self.stats.paused_seconds += time.monotonic() - self._paused_at
-            self._paused_at = None
+        self._end_pause()
         self._disarm()
         if self.programs is not None:
             self.programs.detach()
@@ -286,11 +284,18 @@ class Sensor:
         if self.programs is None or self._stopped or self._paused_at is None:
             return False
         self.programs.attach()
+        paused = self._end_pause()
+        log.warning("resumed after %.1fs paused: the BPF programs are attached again", paused)
+        return True
+
+    def _end_pause(self) -> float:
+        """Close the pause in force, if any, into the counters; its length in s."""
+        if self._paused_at is None:
+            return 0.0
         paused = time.monotonic() - self._paused_at
         self._paused_at = None
         self.stats.paused_seconds += paused
-        log.warning("resumed after %.1fs paused: the BPF programs are attached again", paused)
-        return True
+        return paused
 
     async def __aenter__(self) -> Sensor:
         await self.start()
