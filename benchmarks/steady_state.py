@@ -1,6 +1,6 @@
 """The exec storms' slowdown under a sensor that keeps running, and what a CPU share costs.
 
-    python -m benchmarks.steady_state [--storms exec-long,exec] [--pairs 60]
+    python -m benchmarks.steady_state [--storms exec-long,exec-long-shell,exec] [--pairs 60]
                                       [--duration 1] [--no-calibration]
                                       [--quick [--write]]
 
@@ -48,7 +48,7 @@ from benchmarks import _storm as st
 from benchmarks import loadgen
 from benchmarks._common import markdown_table, report
 
-STORMS = ("exec-long", "exec")
+STORMS = ("exec-long", "exec-long-shell", "exec")
 READ_INTERVAL_S = 0.025  # ringside run's default --read-interval
 
 # The calibration's load: busy for BUSY seconds in every PERIOD, as a batch task.

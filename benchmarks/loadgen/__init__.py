@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path(__file__).resolve().parent / "loadgen.c"
-MODES = ("exec", "exec-long", "file", "open-ro", "tty", "mixed")
+MODES = ("exec", "exec-long", "file", "open-ro", "tty", "mixed", "exec-long-shell")
 CACHE = Path(os.environ.get("RINGSIDE_BENCH_CACHE", "/var/cache/ringside-bench"))
 
 
@@ -105,5 +105,5 @@ def events_per_op(mode: str, renames: int = 1) -> float:
     """Events (ours) one op makes, for turning a target event rate into an op rate."""
     return {
         "exec": 3.0, "exec-long": 3.0, "file": 2.0 + renames, "open-ro": 0.0, "tty": 1.0,
-        "mixed": 3.0 + 10 * (2.0 + renames) + 10.0,
+        "mixed": 3.0 + 10 * (2.0 + renames) + 10.0, "exec-long-shell": 6.0,
     }[mode]

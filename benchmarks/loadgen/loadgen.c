@@ -21,6 +21,16 @@
  *              a child process drains the master side
  *   mixed      one cycle of: 1 exec, 10 file ops, 100 read-only opens and
  *              10 tty writes
+ *   exec-long-shell
+ *              Elastic's loop as written, one iteration an op:
+ *              ls $(python3 -c 'print("a" * 10000)'), 10000 being
+ *              --argv-bytes.  This process becomes the bash that runs it
+ *              (execve, same pid), so python3 and ls are its children, as
+ *              the harness expects of a generator; bash prints the JSON.  An
+ *              op: 2 forks, 2 execs, 2 exits (bash runs the command
+ *              substitution's python3 in the subshell it forks).  Flat out
+ *              only (no --rate); the last iteration ends up to one op
+ *              after --duration.
  *
  * --rate OPS paces ops evenly over time (checked every op, slept in steps of
  * at most 1 ms); without it the loop runs flat out.  It stops after
@@ -259,9 +269,58 @@ static void pty_close(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen exec|exec-long|file|open-ro|tty|mixed [--duration S] "
-			"[--rate OPS] [--dir DIR] [--argv-bytes N] [--write-size N] [--renames N]\n");
+	fprintf(stderr, "usage: loadgen exec|exec-long|file|open-ro|tty|mixed|exec-long-shell "
+			"[--duration S] [--rate OPS] [--dir DIR] [--argv-bytes N] [--write-size N] "
+			"[--renames N]\n");
 	exit(2);
+}
+
+/*
+ * exec-long-shell: the loop, in bash, with its counts printed as main()
+ * prints them.  Positional parameters: $1 duration in us, $2 argv bytes.
+ * ls's status is 2 when it cannot find its argument, as it should not; any
+ * other status means python3 printed nothing (ls listed the directory: 0)
+ * or an exec failed (126, 127): a failure.  EPOCHREALTIME (bash 5) gives
+ * microseconds; LC_ALL=C keeps its decimal point a '.'.
+ */
+static const char shell_loop[] =
+	"exec 3>&1 >/dev/null 2>&1\n"
+	"start=${EPOCHREALTIME/./}; end=$((start + $1)); n=0; bad=0\n"
+	"while (( ${EPOCHREALTIME/./} < end )); do\n"
+	"  ls $(python3 -c \"print(\\\"a\\\" * $2)\")\n"
+	"  (( $? == 2 )) || bad=$((bad + 1))\n"
+	"  n=$((n + 1))\n"
+	"done\n"
+	"elapsed=$(( (${EPOCHREALTIME/./} - start) * 1000 ))\n"
+	"printf '{\"mode\": \"exec-long-shell\", \"pid\": %d, \"rate\": 0.0, "
+	"\"duration\": %s, \"elapsed_ns\": %d, \"ops\": %d, \"forks\": %d, \"execs\": %d, "
+	"\"reaped\": %d, \"creates\": 0, \"renames\": 0, \"deletes\": 0, \"ro_opens\": 0, "
+	"\"tty_writes\": 0, \"tty_bytes\": 0, \"tty_written\": 0, \"write_size\": 0, "
+	"\"argv_bytes\": %d, \"renames_per_op\": 0, \"ptmx_opens\": 0, \"failures\": %d}\\n' "
+	"$$ \"$3\" \"$elapsed\" $n $((2 * n)) $((2 * n + 1)) $((2 * n)) $2 $bad >&3\n"
+	"(( bad == 0 ))\n";
+
+/*
+ * Become bash running shell_loop.  Its own exec is one of the counted
+ * execs; the exits counted as reaped are python3's and ls's (bash waits for
+ * them), and the generator's own exit is bash's.
+ */
+static void exec_shell(void)
+{
+	char us[32], bytes[32], secs[32];
+	char *const envp[] = {"PATH=/usr/bin:/bin", "LC_ALL=C", "PYTHONDONTWRITEBYTECODE=1", NULL};
+
+	snprintf(us, sizeof(us), "%llu", (unsigned long long)(duration * 1e6));
+	snprintf(bytes, sizeof(bytes), "%zu", argv_bytes);
+	snprintf(secs, sizeof(secs), "%.3f", duration);
+	{
+		char *const argv[] = {"bash", "-c", (char *)shell_loop, "loadgen", us, bytes, secs,
+				      NULL};
+
+		fflush(stdout);
+		execve("/bin/bash", argv, envp);
+	}
+	die("execve /bin/bash");
 }
 
 int main(int argc, char **argv)
@@ -300,6 +359,11 @@ int main(int argc, char **argv)
 	snprintf(path_b, sizeof(path_b), "%s/lg-%d-b", dir, getpid());
 	snprintf(path_ro, sizeof(path_ro), "%s/lg-ro", dir);
 
+	if (!strcmp(mode, "exec-long-shell")) {
+		if (rate > 0)
+			usage(); /* bash runs the loop flat out */
+		exec_shell();
+	}
 	if (!strcmp(mode, "exec")) {
 		op = NULL;
 	} else if (!strcmp(mode, "exec-long")) {
