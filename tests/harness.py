@@ -1,4 +1,5 @@
-"""A sensor running in a background thread, collecting what it delivers.
+"""A sensor running in a background thread, collecting what it delivers; and
+the metrics endpoint of a ``ringside run`` started by a test.
 
 Kernel tests share one sensor per tier for the whole session (compiling the
 programs takes a second or two) and pick out the events of the processes
@@ -8,9 +9,13 @@ they started.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -114,3 +119,30 @@ class SensorThread:
 
 async def _call(fn: Callable[[], Any]) -> Any:
     return fn()
+
+
+def metrics_port(proc: subprocess.Popen[Any], err_path: Path, timeout: float = 60.0) -> int:
+    """The port ``ringside run --metrics-port 0`` logged (needs ``--log-level info``)."""
+    deadline = time.monotonic() + timeout
+    while not (m := re.search(r"metrics on http://127\.0\.0\.1:(\d+)/",
+                              err_path.read_text())):
+        assert proc.poll() is None, f"ringside run exited:\n{err_path.read_text()}"
+        assert time.monotonic() < deadline, f"no metrics port logged:\n{err_path.read_text()}"
+        time.sleep(0.1)
+    return int(m.group(1))
+
+
+def metric(port: int, name: str) -> float:
+    """One unlabelled metric's value from the endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, f"{name} not served"
+    return float(m.group(1))
+
+
+def wait_metric(port: int, name: str, value: float, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while metric(port, name) != value:
+        assert time.monotonic() < deadline, f"{name} never became {value}"
+        time.sleep(0.05)

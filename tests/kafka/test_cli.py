@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import metrics_port, wait_metric
 from tests.kafka.broker import Broker, free_port_block
 from tests.kafka.conftest import RINGSIDE, consume
 
@@ -113,6 +114,54 @@ def test_a_refusing_broker_keeps_events_in_the_spool(tmp_path: Path) -> None:
     assert kafka["acknowledged"] == 0 and kafka["errors"]["KafkaConnectionError"] >= 1
     assert kafka["spooled"] == kafka["received"] > 0 and kafka["dropped"] == {}
     assert list(spool.glob("*.seg"))
+
+
+@pytest.mark.kernel
+def test_a_pause_leaves_no_gap_in_the_stream(broker: Broker, prefix: str,
+                                             tmp_path: Path) -> None:
+    """Paused, the sensor records nothing and spends no sequence number: a consumer
+    sees every event sent before and after the pause, once, and no hole between."""
+    err_path = tmp_path / "stderr"
+    with err_path.open("w") as err_file:
+        run = subprocess.Popen([*RINGSIDE, "--log-level", "info", "run", "--events", "process",
+                                "--pause-signals", "--metrics-port", "0", "--kafka",
+                                broker.bootstrap, "--kafka-topic-prefix", prefix,
+                                "--kafka-spool-dir", str(tmp_path / "spool"),
+                                "--duration", "300"],
+                               stdout=subprocess.DEVNULL, stderr=err_file)
+
+    def marked(word: str) -> None:
+        subprocess.run(["/bin/echo", f"{prefix}{word}"], stdout=subprocess.DEVNULL, check=True)
+
+    try:
+        port = metrics_port(run, err_path)
+        marked("before")
+        run.send_signal(signal.SIGUSR1)
+        wait_metric(port, "ringside_paused", 1)
+        marked("during")
+        run.send_signal(signal.SIGUSR2)
+        wait_metric(port, "ringside_paused", 0)
+        marked("after")
+        time.sleep(1)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=120) == 0, err_path.read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    counters = stats(err_path.read_text())
+    kafka = counters["components"]["kafka"]  # type: ignore[index]
+    paused = counters["paused"]
+    assert paused["now"] is False and paused["pauses"] == 1  # type: ignore[index]
+    assert kafka["acknowledged"] == kafka["received"] > 0 and kafka["dropped"] == {}
+
+    result = consume(broker.bootstrap, prefix)
+    assert result.returncode == 0
+    assert result.summary["events"] == kafka["acknowledged"]
+    assert result.summary["missing"] == 0 and result.summary["duplicates"] == 0
+    echoed = [arg for e in result.events if e["event"] == "process.exec"
+              for arg in e["process"]["args"] or [] if arg.startswith(prefix)]
+    assert echoed == [f"{prefix}before", f"{prefix}after"]
 
 
 def test_consume_without_a_broker_says_so(prefix: str) -> None:

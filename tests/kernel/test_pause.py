@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from ringside import SensorConfig
 from ringside_schema import EventBase, ProcessExec
 
-from tests.harness import SensorThread
+from tests.harness import SensorThread, metric, metrics_port, wait_metric
 
 pytestmark = pytest.mark.kernel
 
@@ -72,14 +70,6 @@ def test_a_paused_sensor_records_nothing_until_it_is_resumed(
     assert paused["seconds"] >= 0.5
 
 
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert m, f"{name} not served"
-    return float(m.group(1))
-
-
 def test_run_pauses_on_sigusr1_and_resumes_on_sigusr2(tmp_path: Path) -> None:
     out, err = tmp_path / "events.ndjson", tmp_path / "stderr"
     with open(err, "wb") as err_file:
@@ -87,26 +77,15 @@ def test_run_pauses_on_sigusr1_and_resumes_on_sigusr2(tmp_path: Path) -> None:
                                  "--pause-signals", "--metrics-port", "0", "--output", str(out),
                                  "--duration", "120"], stderr=err_file)
     try:
-        deadline = time.monotonic() + 60
-        while not (m := re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", err.read_text())):
-            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
-            time.sleep(0.1)
-        port = int(m.group(1))
-
-        def wait_paused(value: float) -> None:
-            limit = time.monotonic() + 15
-            while _metric(port, "ringside_paused") != value:
-                assert time.monotonic() < limit, f"ringside_paused never became {value}"
-                time.sleep(0.05)
-
+        port = metrics_port(proc, err)
         proc.send_signal(signal.SIGUSR1)
-        wait_paused(1)
+        wait_metric(port, "ringside_paused", 1)
         during = _exec_true()
         proc.send_signal(signal.SIGUSR2)
-        wait_paused(0)
+        wait_metric(port, "ringside_paused", 0)
         after = _exec_true()
         time.sleep(0.5)
-        assert _metric(port, "ringside_pauses_total") == 1
+        assert metric(port, "ringside_pauses_total") == 1
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, err.read_text()
     finally:
