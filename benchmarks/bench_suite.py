@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     # --quick's rounds: 1.2 s windows keep make bench-quick under 5 minutes with
     # seven workloads (4:56-4:58 at 1.5 s).  Its saturation and Kafka steps stay
-    # at 1.5 s: the Kafka broker warms up over them before the 100,000/s step.
+    # at 1.5 s (at 1.2 s, one run's Kafka step at 100,000/s reached 69,163/s).
     duration = args.duration or (1.2 if args.quick else 5.0)
     sat_duration = 1.5 if args.quick else 4.0
     # --quick has no time for them (each pair starts a sensor, ~10 s with its

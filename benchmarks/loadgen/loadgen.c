@@ -278,9 +278,9 @@ static void usage(void)
 /*
  * exec-long-shell: the loop, in bash, with its counts printed as main()
  * prints them.  Positional parameters: $1 duration in us, $2 argv bytes.
- * ls's status is 2 when it cannot find its argument, as it should not; any
- * other status means python3 printed nothing (ls listed the directory: 0)
- * or an exec failed (126, 127): a failure.  EPOCHREALTIME (bash 5) gives
+ * ls exits 2 when the file it is given does not exist, as no "aaa..." file
+ * does; any other status means python3 printed nothing (ls listed the
+ * directory: 0) or an exec failed (126, 127): a failure.  EPOCHREALTIME (bash 5) gives
  * microseconds; LC_ALL=C keeps its decimal point a '.'.
  */
 static const char shell_loop[] =
