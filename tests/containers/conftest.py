@@ -16,6 +16,7 @@ what to install.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,15 +192,18 @@ state = "{b}/state"
 
     def start(self, tmp: Path) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        (self.base / "config.toml").write_text(self.config())
+        config = self.base / "config.toml"
+        config.write_text(self.config())
+        # One left by an interrupted session holds the root's lock: ours would wait on it.
+        _stop_leftovers(["containerd", "--config", str(config)])
         self.socket.unlink(missing_ok=True)
         with open(self.base / "containerd.log", "wb") as log:
-            self.proc = subprocess.Popen(
-                ["containerd", "--config", str(self.base / "config.toml")],
-                stdout=log, stderr=log, start_new_session=True)
+            self.proc = subprocess.Popen(["containerd", "--config", str(config)],
+                                         stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not self._ctr_ok():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise AssertionError("containerd did not start: "
                                      + (self.base / "containerd.log").read_text()[-2000:])
             time.sleep(0.2)
@@ -221,6 +226,29 @@ state = "{b}/state"
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(20)
         self.proc = None
+
+
+def _stop_leftovers(cmdline: list[str]) -> None:
+    """Stop processes running exactly ``cmdline`` (and their sessions), with a warning."""
+    want = "\0".join(cmdline).encode() + b"\0"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "cmdline").read_bytes() != want:
+                continue
+            pid = int(entry.name)
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+        except (OSError, ProcessLookupError):
+            continue  # gone already
+        warnings.warn(f"stopped {cmdline[0]} (pid {pid}), left by an interrupted test session",
+                      stacklevel=2)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            if Path(f"/proc/{pid}").exists():
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
