@@ -44,12 +44,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ringside import SensorConfig
+
 from benchmarks import _storm as st
 from benchmarks import loadgen
 from benchmarks._common import markdown_table, report
 
 STORMS = ("exec-long", "exec-long-shell", "exec")
-READ_INTERVAL_S = 0.025  # ringside run's default --read-interval
+# ringside run's default --read-interval: the spinner bursts as often as the sensor reads.
+READ_INTERVAL_S = SensorConfig().read_interval
 
 # The calibration's load: busy for BUSY seconds in every PERIOD, as a batch task.
 SPINNER = """
