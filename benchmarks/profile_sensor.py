@@ -50,7 +50,7 @@ from ringside._decode import BatchDecoder
 from ringside._proctable import ProcessTable
 from ringside._ring import Batch, RingReader
 from ringside._sensor import SensorConfig, read_host
-from ringside._sinks import to_json
+from ringside._sinks import to_json, write_all
 from ringside._stats import Stats
 from ringside_schema import WireContext
 
@@ -178,10 +178,9 @@ def replay(batches: list[Batch], out_path: Path, cold: bool, reps: int
                 t0 = time.perf_counter()
                 decoded = decoder.decode(batch)
                 t1 = time.perf_counter()
-                data = b"".join(map(to_json, decoded))
+                lines = list(map(to_json, decoded))
                 t2 = time.perf_counter()
-                out.write(data)
-                out.flush()
+                write_all(out.fileno(), lines)  # as the sensor's NdjsonSink writes a file
                 t3 = time.perf_counter()
                 spent["decode"] += t1 - t0
                 spent["encode"] += t2 - t1

