@@ -110,7 +110,11 @@ class NdjsonSink(Sink):
 
 
 def write_all(fd: int, parts: list[bytes]) -> None:
-    """Write every byte of ``parts`` to ``fd``, in order, in as few writev calls as it takes."""
+    """Write every byte of ``parts`` to ``fd``, in order, in as few writev calls as it takes.
+
+    ``parts`` is the caller's scratch list: a line cut short by a write is
+    replaced in it by its unwritten rest.
+    """
     start = 0
     while start < len(parts):
         chunk = parts[start:start + IOV_MAX]

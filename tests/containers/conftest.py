@@ -239,8 +239,8 @@ def _stop_leftovers(cmdline: list[str]) -> None:
                 continue
             pid = int(entry.name)
             os.killpg(os.getpgid(pid), signal.SIGTERM)
-        except (OSError, ProcessLookupError):
-            continue  # gone already
+        except OSError:  # ProcessLookupError among them: gone already
+            continue
         warnings.warn(f"stopped {cmdline[0]} (pid {pid}), left by an interrupted test session",
                       stacklevel=2)
         deadline = time.monotonic() + 20
