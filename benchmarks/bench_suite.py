@@ -418,6 +418,20 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A verdict that is not a pass says why in "result" when it is not a plain FAIL.
+NOT_JUDGED = "NOT JUDGED"  # the noise was larger than the target
+NOT_REACHED = "NOT REACHED"  # the load fell short of the target's rate; nothing was lost
+NOT_MEASURED = "NOT MEASURED"  # the phase did not run
+
+
+def result_label(verdict: dict[str, Any]) -> str:
+    """The verdict table's result column: PASS, **FAIL**, or why it was neither."""
+    if verdict["pass"]:
+        return "PASS"
+    result = verdict.get("result")
+    return f"**{result}**" if result else "**FAIL**"
+
+
 def rounds_verdict(ratio: dict[str, Any]) -> dict[str, Any]:
     """An exec target judged on the rounds alone (no paired windows: --quick).
 
@@ -431,8 +445,8 @@ def rounds_verdict(ratio: dict[str, Any]) -> dict[str, Any]:
     measured = (f"{100 * (1 - ratio['median']):.1f} % (ratio {st.fmt_spread(ratio, 3)}; "
                 f"median of {ratio['n']} rounds, no paired windows")
     if best < -TARGET_EXEC_SLOWDOWN:
-        return {"pass": False,
-                "measured": f"NOT JUDGED: {measured}; a round ran {100 * -best:.1f} % faster "
+        return {"pass": False, "result": NOT_JUDGED,
+                "measured": f"{measured}; a round ran {100 * -best:.1f} % faster "
                             "with the sensor than without: noise larger than the target)"}
     return {"pass": worst < TARGET_EXEC_SLOWDOWN,
             "measured": f"{measured}; worst round {100 * worst:.1f} %)"}
@@ -464,15 +478,20 @@ def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, An
     at_target = [k for k in kafka.get("steps", []) if k["asked_events"] == KAFKA_TARGET]
     if at_target:
         k = at_target[-1]
+        reached = k["event_rate"] >= 0.99 * KAFKA_TARGET
         out["zero loss at 100,000 events/s to Kafka"] = {
-            "pass": k["lost"] == 0 and k["event_rate"] >= 0.99 * KAFKA_TARGET,
+            "pass": k["lost"] == 0 and reached,
+            # Nothing lost, but the generator fell short of the rate (on 2 CPUs
+            # it shares them with the sensor and the broker): not shown either way.
+            **({"result": NOT_REACHED} if k["lost"] == 0 and not reached else {}),
             "measured": f"{k['event_rate']:,.0f} events/s reached; {k['acknowledged']:,} of "
                         f"{k['handed']:,} handed to Kafka acknowledged; lost {k['lost']:,} "
                         f"({k['kernel_drops']:,} kernel drops, {k['user_drops']:,} user drops, "
                         f"{k['kafka_dropped']:,} dropped by the sink)"}
     else:
         out["zero loss at 100,000 events/s to Kafka"] = {
-            "pass": False, "measured": f"NOT MEASURED: {kafka.get('error', 'no Kafka phase')}"}
+            "pass": False, "result": NOT_MEASURED,
+            "measured": kafka.get("error", "no Kafka phase")}
     out["every dropped event counted"] = {
         "pass": True,
         "measured": "accounting closed in every Ringside window (generated = delivered + "
@@ -510,8 +529,7 @@ def table(fig: dict[str, Any], verdict: dict[str, Any], raw: dict[str, Any]) -> 
          "BPF ns/op", "generated / delivered / drops (kernel+user)", "latency p50 / p99 ms"],
         rows)]
     out += ["", markdown_table(["target", "result", "measured"],
-                               [[k, "PASS" if v["pass"] else "**FAIL**" if "NOT MEASURED"
-                                 not in v["measured"] else "NOT MEASURED", v["measured"]]
+                               [[k, result_label(v), v["measured"]]
                                 for k, v in verdict.items()])]
     prows = [[wl, str(p["pairs"]), f"{100 * p['slowdown']:.1f} % ± {100 * p['se']:.1f}",
               f"{100 * p['upper95']:.1f} %",

@@ -71,6 +71,39 @@ def test_without_pairs_a_storm_faster_beside_the_sensor_is_not_judged() -> None:
     # As a noisy host gave: the storm 6-19 % faster with the sensor attached.
     noisy = rounds_only([1.064, 1.193])
     assert not noisy["pass"]
-    assert noisy["measured"].startswith("NOT JUDGED")
+    assert noisy["result"] == bench_suite.NOT_JUDGED
+    assert bench_suite.result_label(noisy) == "**NOT JUDGED**"
+    assert "a round ran 19.3 % faster" in noisy["measured"]
     # Within the target's worth of noise, a round may still be faster.
     assert rounds_only([1.02, 0.99])["pass"]
+
+
+def kafka_verdict(rate: float, lost: int) -> dict[str, Any]:
+    step = {"asked_events": bench_suite.KAFKA_TARGET, "event_rate": rate, "lost": lost,
+            "acknowledged": 1000 - lost, "handed": 1000, "kernel_drops": 0,
+            "user_drops": lost, "kafka_dropped": 0}
+    return bench_suite.verdicts({}, {"kafka": {"steps": [step]}})[
+        "zero loss at 100,000 events/s to Kafka"]
+
+
+def test_kafka_at_the_rate_without_loss_passes_and_a_loss_fails() -> None:
+    assert bench_suite.result_label(kafka_verdict(99_999, 0)) == "PASS"
+    lost = kafka_verdict(99_999, 3)
+    assert not lost["pass"] and bench_suite.result_label(lost) == "**FAIL**"
+    assert "lost 3" in lost["measured"]
+
+
+def test_kafka_short_of_the_rate_is_not_reached_unless_something_was_lost() -> None:
+    short = kafka_verdict(89_204, 0)
+    assert not short["pass"]
+    assert bench_suite.result_label(short) == "**NOT REACHED**"
+    assert "89,204 events/s reached" in short["measured"]
+    # A loss below the rate is a failure all the same.
+    assert bench_suite.result_label(kafka_verdict(89_204, 5)) == "**FAIL**"
+
+
+def test_kafka_without_its_phase_is_not_measured() -> None:
+    missing = bench_suite.verdicts({}, {"kafka": {"error": "no broker"}})[
+        "zero loss at 100,000 events/s to Kafka"]
+    assert bench_suite.result_label(missing) == "**NOT MEASURED**"
+    assert missing["measured"] == "no broker"
