@@ -171,8 +171,9 @@ def _pause_handler(sensor: Sensor, name: str, action: Callable[[], bool]) -> Cal
     def handle() -> None:
         try:
             if not action():
-                log.warning("%s: the sensor is %s already; nothing done", name,
-                            "paused" if sensor.paused else "running")
+                state = sensor.state
+                log.warning("%s: the sensor is %s%s; nothing done", name, state,
+                            " already" if state in ("paused", "running") else "")
         except RingsideError as exc:
             log.error("%s: %s", name, exc)
     return handle

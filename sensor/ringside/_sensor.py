@@ -261,6 +261,17 @@ class Sensor:
     def paused(self) -> bool:
         return self._paused_at is not None
 
+    @property
+    def state(self) -> str:
+        """``not started``, ``starting``, ``running``, ``paused`` or ``stopped``."""
+        if not self._started:
+            return "not started"
+        if self._stopped:
+            return "stopped"
+        if self.programs is None:
+            return "starting"
+        return "paused" if self._paused_at is not None else "running"
+
     def pause(self) -> bool:
         """Detach the BPF programs: nothing is recorded until :meth:`resume`.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from ringside import SensorConfig
+from ringside._cli import _pause_handler
 from ringside_schema import EventBase, ProcessExec
 
 from tests.harness import SensorThread, metric, metrics_port, wait_metric
@@ -45,9 +47,11 @@ def test_a_paused_sensor_records_nothing_until_it_is_resumed(
     programs = sensor.programs
     assert programs.attached
 
+    assert sensor.state == "running"
     before = _exec_true()
     assert process_sensor.call(sensor.pause) is True
     assert process_sensor.call(sensor.pause) is False  # paused already
+    assert sensor.state == "paused"
     assert not programs.attached
     # What the ring held at the pause is still read and delivered.
     assert process_sensor.wait_for(_exec_of(before), timeout=15), "the exec before the pause"
@@ -58,6 +62,7 @@ def test_a_paused_sensor_records_nothing_until_it_is_resumed(
 
     assert process_sensor.call(sensor.resume) is True
     assert process_sensor.call(sensor.resume) is False  # running already
+    assert sensor.state == "running"
     assert programs.attached
     after = _exec_true()
     assert process_sensor.wait_for(_exec_of(after), timeout=15), "no exec after the resume"
@@ -68,6 +73,24 @@ def test_a_paused_sensor_records_nothing_until_it_is_resumed(
     paused = process_sensor.counters()["paused"]
     assert paused["now"] is False and paused["pauses"] == 1
     assert paused["seconds"] >= 0.5
+
+
+def test_a_pause_signal_that_does_nothing_says_what_the_sensor_is(
+        process_sensor: SensorThread, caplog: pytest.LogCaptureFixture) -> None:
+    sensor = process_sensor.sensor
+    assert sensor is not None
+    with caplog.at_level(logging.WARNING, logger="ringside._cli"):
+        process_sensor.call(_pause_handler(sensor, "SIGUSR2", sensor.resume))
+    assert "SIGUSR2: the sensor is running already; nothing done" in caplog.text
+
+    stopped = SensorThread(SensorConfig(tier="full", areas=("process",))).start()
+    stopped.stop()
+    assert stopped.sensor is not None and stopped.sensor.state == "stopped"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ringside._cli"):
+        _pause_handler(stopped.sensor, "SIGUSR1", stopped.sensor.pause)()
+    # Not "running already", as it said before: a signal after the stop finds it stopped.
+    assert "SIGUSR1: the sensor is stopped; nothing done" in caplog.text
 
 
 def test_run_pauses_on_sigusr1_and_resumes_on_sigusr2(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,15 @@ def test_read_interval_is_given_in_ms_and_reaches_the_sensor_in_seconds() -> Non
     default = sensor_config_from_args(parser.parse_args(["run"]))
     assert default.read_interval == SensorConfig().read_interval
     default.validate()
+
+
+def test_a_pause_signal_before_the_start_says_the_sensor_is_not_started(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from ringside._cli import _pause_handler
+    from ringside._sensor import Sensor
+
+    sensor = Sensor(SensorConfig())  # nothing loaded: the constructor touches no kernel
+    assert sensor.state == "not started"
+    with caplog.at_level(logging.WARNING, logger="ringside._cli"):
+        _pause_handler(sensor, "SIGUSR1", sensor.pause)()
+    assert "SIGUSR1: the sensor is not started; nothing done" in caplog.text
