@@ -220,6 +220,10 @@ static __always_inline int filter__user_path(const char *path)
 /* Make the compiler forget what it knows of `var`, so a mask after it stays. */
 #define barrier_var(var) asm volatile("" : "+r"(var))
 
+/* inode->i_mode: the file type bits, and the permission bits (include/uapi/linux/stat.h) */
+#define RS_S_IFMT 0170000
+#define RS_S_IPERM 07777
+
 #ifdef RS_REDUCED
 #define RS_TIER_FLAGS RS_HDR_F_REDUCED
 #else

@@ -236,7 +236,9 @@ struct rs_file_event {
 	struct rs_header hdr;
 	struct rs_process proc;
 	__u32 op;     /* enum rs_file_op */
-	__u32 mode;   /* chmod: new mode; create: requested mode (mknod: with the file type) */
+	__u32 mode;   /* chmod: new mode; create: requested mode (mknod: with the file type);
+		       * the open family: the requested permission bits, and the opened
+		       * file's type bits (S_IFMT) when known (full tier, success), else none */
 	__u32 uid;    /* chown: new owner; 0xffffffff = unchanged */
 	__u32 gid;
 	__u32 oflags; /* open(2) flags; unlinkat/linkat/fchownat: their flags argument */

@@ -473,7 +473,7 @@ int file__emit(void *ctx)
 	struct rs_file_call *call = rs_file_calls.lookup(&tid);
 	struct rs_file_event *ev;
 	u64 task = 0;
-	u32 etype, end = sizeof(*ev);
+	u32 etype, mode, end = sizeof(*ev);
 	bool excluded = false, excluded_new;
 
 	if (!call)
@@ -482,14 +482,27 @@ int file__emit(void *ctx)
 	task = bpf_get_current_task();
 #endif
 	etype = call->etype;
+	mode = call->mode;
 	if (op__is_open(call->op)) {
 		/* A creating open is a create; an open for writing is a modify. */
 		etype = 0;
+		/*
+		 * The mode argument's type bits are whatever the caller passed (it is
+		 * not even read without O_CREAT); an open's event carries the type
+		 * of the file it opened instead, where it is known.
+		 */
+		mode &= RS_S_IPERM;
 #ifndef RS_REDUCED
 		if (call->ret >= 0) {
-			u64 file = task__file(task, call->ret);
-			u32 fmode = file ? KREAD_U32(file, file, f_mode) : 0;
+			u64 file = task__file(task, call->ret), inode = 0;
+			u32 fmode = 0;
 
+			if (file) {
+				fmode = KREAD_U32(file, file, f_mode);
+				inode = KREAD_PTR(file, file, f_inode);
+			}
+			if (inode)
+				mode |= KREAD_U32(inode, inode, i_mode) & RS_S_IFMT;
 			if (fmode & RS_FMODE_CREATED)
 				etype = RS_EVENT_FILE_CREATE;
 		}
@@ -510,7 +523,7 @@ int file__emit(void *ctx)
 		goto out;
 	process__fill(&ev->proc, task);
 	ev->op = call->op;
-	ev->mode = call->mode;
+	ev->mode = mode;
 	ev->uid = call->uid;
 	ev->gid = call->gid;
 	ev->oflags = call->oflags;

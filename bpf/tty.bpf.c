@@ -16,7 +16,6 @@
 #error "tty.bpf.c reads struct file and tty_struct; it is not built in the reduced tier"
 #endif
 
-#define RS_S_IFMT 0170000
 #define RS_S_IFCHR 0020000
 /* The kernel's internal dev_t: 12 bits of major, 20 of minor (include/linux/kdev_t.h). */
 #define RS_DEV_MAJOR(dev) ((dev) >> 20)

@@ -36,6 +36,7 @@ SYSCALLS = {
 }
 _DIRECTORY_OPS = {"mkdir", "mkdirat", "rmdir"}
 _SYMLINK_OPS = {"symlink", "symlinkat"}
+_OPEN_OPS = {"open", "openat", "openat2", "creat"}
 AT_REMOVEDIR = 0x200
 UNCHANGED_ID = 0xFFFFFFFF
 
@@ -54,7 +55,11 @@ class FileInfo(_Model):
     target: str | None = Field(
         description="link: the existing file (hard link) or the link's text as given (symlink)"
     )
-    type: FileType | None = Field(description="what kind of file, where the call says")
+    type: FileType | None = Field(
+        description="what kind of file: where the call says (mkdir, symlink, mknod, a "
+        "create), or, for the open family in the full tier, the file that was opened "
+        "(a terminal's /dev/ptmx: char_device); null when not known"
+    )
     mode: int | None = Field(description="chmod: the new mode; create: the requested mode")
     uid: int | None = Field(description="chown: the new owner; null when unchanged")
     gid: int | None = Field(description="chown: the new group; null when unchanged")
@@ -176,6 +181,10 @@ def _file_type(syscall: str, mode: int, oflags: int, etype: int) -> FileType | N
     if syscall in ("mknod", "mknodat"):
         # mknod with no type bits makes a regular file
         return _MODE_TYPES.get(stat.S_IFMT(mode) or stat.S_IFREG)
+    if syscall in _OPEN_OPS and stat.S_IFMT(mode):
+        # the opened file's type, read from its inode (the sensor clears the
+        # mode argument's own type bits)
+        return _MODE_TYPES.get(stat.S_IFMT(mode))
     if etype == w.EVENT_FILE_CREATE:
         return "file"  # the open family creates regular files
     return None

@@ -73,6 +73,8 @@ def native_config(fallbacks: Mapping[int, wire.Decoder] | None = None) -> dict[s
         "dir_ops": {names[n] for n in file._DIRECTORY_OPS},
         "symlink_ops": {names[n] for n in file._SYMLINK_OPS},
         "mknod_ops": {names["mknod"], names["mknodat"]},
+        "open_ops": {names[n] for n in file._OPEN_OPS},
+        "mode_types": dict(file._MODE_TYPES),
         "unlinkat_op": names["unlinkat"],
         "at_removedir": file.AT_REMOVEDIR,
         "Process": _common.Process,

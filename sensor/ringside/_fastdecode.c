@@ -32,7 +32,9 @@ static PyObject *build_process_block; /* build_process_block(raw, ctx) -> dict *
 static long process_cache_max, process_size;
 static PyObject *event_models;   /* etype -> (name, model class) */
 static PyObject *syscalls;       /* op -> name */
-static PyObject *dir_ops, *symlink_ops, *mknod_ops; /* sets of ops */
+static PyObject *dir_ops, *symlink_ops, *mknod_ops, *open_ops; /* sets of ops */
+static PyObject *mode_types;     /* S_IFMT bits -> file type name */
+static PyObject *type_of_fmt[16]; /* mode_types by S_IFMT >> 12; NULL: none */
 static long unlinkat_op, at_removedir;
 static PyObject *process_cls, *fileinfo_cls, *sensor_cls;
 static PyObject *fields_sets;    /* class -> the shared set of its field names */
@@ -236,13 +238,18 @@ static int dict_set(PyObject *d, PyObject *k, PyObject *v)
 	return r;
 }
 
-/* file._file_type, for an op already looked up in dir_ops and symlink_ops. */
-static PyObject *file_type(int is_dir, int is_symlink, long op, uint32_t oflags, long etype)
+/* file._file_type, for an op already looked up in dir_ops, symlink_ops and open_ops
+ * (mknod is declined before this). */
+static PyObject *file_type(int is_dir, int is_symlink, int is_open, long op, uint32_t mode,
+			   uint32_t oflags, long etype)
 {
 	if (is_dir || (op == unlinkat_op && (oflags & at_removedir)))
 		return Py_NewRef(s_directory);
 	if (is_symlink)
 		return Py_NewRef(s_symlink);
+	if (is_open && (mode & 0170000))  /* the opened file's type, from its inode */
+		return Py_NewRef(type_of_fmt[(mode & 0170000) >> 12] ?
+				 type_of_fmt[(mode & 0170000) >> 12] : Py_None);
 	if (etype == ev_create)
 		return Py_NewRef(s_file_type);
 	return Py_NewRef(Py_None);
@@ -374,7 +381,7 @@ static PyObject *decode_file(const unsigned char *buf, long off, long size, long
 	uint32_t mode, uid, gid, oflags;
 	int32_t ret;
 	const unsigned char *fixed;
-	int rc, is_mknod, is_dir, is_symlink;
+	int rc, is_mknod, is_dir, is_symlink, is_open;
 
 	if (size < vl_off)
 		return Py_NewRef(Py_NotImplemented);
@@ -390,14 +397,16 @@ static PyObject *decode_file(const unsigned char *buf, long off, long size, long
 	if (!op_o)
 		return NULL;
 	syscall = PyDict_GetItemWithError(syscalls, op_o);
-	is_mknod = is_dir = is_symlink = 0;
+	is_mknod = is_dir = is_symlink = is_open = 0;
 	if (syscall) {
 		is_mknod = PySet_Contains(mknod_ops, op_o);
 		is_dir = PySet_Contains(dir_ops, op_o);
 		is_symlink = PySet_Contains(symlink_ops, op_o);
+		is_open = PySet_Contains(open_ops, op_o);
 	}
 	Py_DECREF(op_o);
-	if (is_mknod < 0 || is_dir < 0 || is_symlink < 0 || (!syscall && PyErr_Occurred()))
+	if (is_mknod < 0 || is_dir < 0 || is_symlink < 0 || is_open < 0 ||
+	    (!syscall && PyErr_Occurred()))
 		return NULL;
 	if (!syscall || is_mknod)
 		return Py_NewRef(Py_NotImplemented);
@@ -446,7 +455,8 @@ static PyObject *decode_file(const unsigned char *buf, long off, long size, long
 	if (PyDict_SetItem(file_v, s_path, path) < 0 ||
 	    PyDict_SetItem(file_v, s_old_path, etype == ev_rename ? first : Py_None) < 0 ||
 	    PyDict_SetItem(file_v, s_target, target) < 0 ||
-	    dict_set(file_v, s_type, file_type(is_dir, is_symlink, op, oflags, etype)) < 0 ||
+	    dict_set(file_v, s_type, file_type(is_dir, is_symlink, is_open, op, mode, oflags,
+								 etype)) < 0 ||
 	    dict_set(file_v, s_mode, optional_u32(etype == ev_chmod || etype == ev_create,
 						  mode & 07777)) < 0 ||
 	    dict_set(file_v, s_uid, optional_u32(etype == ev_chown && uid != 0xffffffffu, uid)) < 0 ||
@@ -827,6 +837,8 @@ static PyObject *fastdecode_configure(PyObject *self, PyObject *conf)
 	GET_OBJ(dir_ops, "dir_ops");
 	GET_OBJ(symlink_ops, "symlink_ops");
 	GET_OBJ(mknod_ops, "mknod_ops");
+	GET_OBJ(open_ops, "open_ops");
+	GET_OBJ(mode_types, "mode_types");
 	GET_OBJ(process_cls, "Process");
 	GET_OBJ(fileinfo_cls, "FileInfo");
 	GET_OBJ(sensor_cls, "Sensor");
@@ -850,9 +862,25 @@ static PyObject *fastdecode_configure(PyObject *self, PyObject *conf)
 	GET_LONG(ev_chown, "ev_chown");
 	if (!PyDict_Check(event_models) || !PyDict_Check(syscalls) || !PyDict_Check(fields_sets) ||
 	    !PyDict_Check(fallbacks) ||
-	    !PyAnySet_Check(dir_ops) || !PyAnySet_Check(symlink_ops) || !PyAnySet_Check(mknod_ops)) {
+	    !PyAnySet_Check(dir_ops) || !PyAnySet_Check(symlink_ops) || !PyAnySet_Check(mknod_ops) ||
+	    !PyAnySet_Check(open_ops) || !PyDict_Check(mode_types)) {
 		PyErr_SetString(PyExc_TypeError, "configure: wrong type of table");
 		return NULL;
+	}
+	for (int i = 0; i < 16; i++) {
+		PyObject *key = PyLong_FromLong((long)i << 12), *name;
+
+		if (!key)
+			return NULL;
+		name = PyDict_GetItemWithError(mode_types, key);
+		Py_DECREF(key);
+		if (!name && PyErr_Occurred())
+			return NULL;
+		if (name && !PyUnicode_Check(name)) {
+			PyErr_SetString(PyExc_TypeError, "configure: mode_types names are strings");
+			return NULL;
+		}
+		Py_XSETREF(type_of_fmt[i], Py_XNewRef(name));
 	}
 	if (vl_type_max >= VL_MAX || vl_path <= 0 || vl_path > vl_type_max ||
 	    vl_path_new <= 0 || vl_path_new > vl_type_max || vl_link_target <= 0 ||

@@ -192,6 +192,33 @@ def test_read_only_opens_are_not_events(sensor: SensorThread, d: Path) -> None:
     assert [info(e).path for e in evs] == [f"{p}.done"]
 
 
+def test_an_open_for_writing_says_what_it_opened(request: pytest.FixtureRequest,
+                                                 sensor: SensorThread, d: Path) -> None:
+    regular, fifo = d / "regular", d / "fifo"
+    regular.write_text("x")
+    os.mkfifo(fifo)
+    pid = run_child("""
+        import os, sys
+        regular, fifo = sys.argv[1], sys.argv[2]
+        os.close(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))  # a terminal's master side
+        os.close(os.open(fifo, os.O_RDWR))  # Linux opens a FIFO so without a reader
+        # A mode argument with a character device's type bits, on a regular file:
+        # the kernel ignores it without O_CREAT, and so must the event.
+        os.close(os.open(regular, os.O_WRONLY, 0o020777))
+        # O_EXCL: a create in the reduced tier too, which cannot see the file was new
+        os.close(os.open(regular + ".done", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    """, str(regular), str(fifo))
+    evs = file_events(sensor, pid, marker=f"{regular}.done")
+    got = [(e.event, info(e).path, info(e).type, info(e).mode) for e in evs]
+    full = "full" in request.node.callspec.id
+    assert got == [
+        ("file.modify", "/dev/ptmx", "char_device" if full else None, None),
+        ("file.modify", str(fifo), "fifo" if full else None, None),
+        ("file.modify", str(regular), "file" if full else None, None),
+        ("file.create", f"{regular}.done", "file", 0o600),
+    ]
+
+
 @pytest.fixture
 def excluding(full_sensor: SensorThread, d: Path) -> Iterator[Path]:
     """The session sensor, told at run time (no recompiling) to leave out d/skip/."""

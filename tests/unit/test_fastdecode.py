@@ -96,7 +96,9 @@ def file_records(draw: st.DrawFn) -> bytes:
     fields = draw(st.lists(FIELD, max_size=4))
     raw = wb.file_record(
         etype, op, fields,
-        mode=draw(st.sampled_from([0, 0o100644, 0o40755, 0o20666, 2**32 - 1])),
+        # type bits of every kind, and one (0o170000) that names no type
+        mode=draw(st.sampled_from([0, 0o100644, 0o40755, 0o20666, 0o60660, 0o10600,
+                                   0o140777, 0o170000, 2**32 - 1])),
         ret=draw(st.integers(-(2**31), 2**31 - 1)),
         pid=draw(st.integers(0, 2**32 - 1)), flags=draw(st.integers(0, 15)),
         comm=draw(st.binary(max_size=16)),

@@ -77,6 +77,27 @@ def test_types_owners_and_flags() -> None:
     assert (info(chown).uid, info(chown).gid, info(chown).mode) == (0, None, None)
 
 
+def test_an_open_reports_the_type_of_the_file_it_opened() -> None:
+    def opened(etype: int, mode: int) -> FileInfo:
+        return info(dec(wb.file_record(etype, OPENAT, [(wire.VL_PATH, 0, b"/dev/x")],
+                                       mode=mode)))
+
+    # The sensor sends the opened inode's type bits (full tier) and clears the
+    # mode argument's own: /dev/ptmx opened for writing is a character device.
+    assert opened(wire.EVENT_FILE_MODIFY, 0o020000).type == "char_device"
+    assert opened(wire.EVENT_FILE_MODIFY, 0o060000).type == "block_device"
+    assert opened(wire.EVENT_FILE_MODIFY, 0o010000).type == "fifo"
+    assert (opened(wire.EVENT_FILE_MODIFY, 0o100000).type,
+            opened(wire.EVENT_FILE_MODIFY, 0o100000).mode) == ("file", None)
+    created = opened(wire.EVENT_FILE_CREATE, 0o100640)
+    assert (created.type, created.mode) == ("file", 0o640)
+    # No type bits (the reduced tier, or a failed open): known only for a create.
+    assert opened(wire.EVENT_FILE_MODIFY, 0o644).type is None
+    assert opened(wire.EVENT_FILE_CREATE, 0o600).type == "file"
+    # Type bits that name no type say nothing.
+    assert opened(wire.EVENT_FILE_MODIFY, 0o170000).type is None
+
+
 def test_unknown_file_op_is_a_counted_error() -> None:
     with pytest.raises(wire.WireFormatError) as err:
         dec(wb.file_record(wire.EVENT_FILE_CREATE, 99, []))
