@@ -53,8 +53,8 @@ budget) at doubling event rates until the first loss.
 
 The exec targets (< 3 %) are judged on windows of their own, after the
 rounds: ``--pairs`` pairs per exec storm (16, as long as the rounds'
-windows; none with --quick, which judges them on the rounds alone and
-says so: see rounds_verdict), a window with nothing attached and one under
+windows; none with --quick, whose exec targets are reported from the
+rounds and not judged: see rounds_verdict), a window with nothing attached and one under
 a Ringside started for it, back to back, their order alternating.
 Reported: the mean of the pairs' ratios as a slowdown, its standard error,
 and the one-sided 95 % upper bound
@@ -419,9 +419,13 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 # A verdict that is not a pass says why in "result" when it is not a plain FAIL.
-NOT_JUDGED = "NOT JUDGED"  # the noise was larger than the target
+NOT_JUDGED = "NOT JUDGED"  # no paired windows: the rounds' noise is larger than the target
 NOT_REACHED = "NOT REACHED"  # the load fell short of the target's rate; nothing was lost
 NOT_MEASURED = "NOT MEASURED"  # the phase did not run
+
+
+# Not shown either way: the run's exit status does not count them as failures.
+NOT_SHOWN = (NOT_JUDGED, NOT_REACHED)
 
 
 def result_label(verdict: dict[str, Any]) -> str:
@@ -432,24 +436,25 @@ def result_label(verdict: dict[str, Any]) -> str:
     return f"**{result}**" if result else "**FAIL**"
 
 
-def rounds_verdict(ratio: dict[str, Any]) -> dict[str, Any]:
-    """An exec target judged on the rounds alone (no paired windows: --quick).
+def rounds_verdict(ratio: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
+    """An exec target without paired windows (--quick): reported, never judged.
 
-    Without pairs there is no standard error, so the target passes only when
-    every round's slowdown is under it.  A round in which the storm ran more
-    than the target's worth faster beside the sensor than without it shows
-    noise larger than what is measured: the target is then not judged, and
-    does not pass.
+    A round's exec window varies by 5-20 % here (the bare rounds of one quick
+    run: 787 and 966 ops/s), so two rounds can neither show a slowdown under
+    3 % nor one over it: two quick runs 90 minutes apart each failed a
+    different exec storm by the old rule (every round under 3 % to pass),
+    while 60-pair runs put both near or under it.  The rounds' figures stay
+    in the table; the verdict comes from paired windows (a full run, or
+    ``steady_state``).
     """
     worst, best = 1 - ratio["min"], 1 - ratio["max"]
-    measured = (f"{100 * (1 - ratio['median']):.1f} % (ratio {st.fmt_spread(ratio, 3)}; "
-                f"median of {ratio['n']} rounds, no paired windows")
-    if best < -TARGET_EXEC_SLOWDOWN:
-        return {"pass": False, "result": NOT_JUDGED,
-                "measured": f"{measured}; a round ran {100 * -best:.1f} % faster "
-                            "with the sensor than without: noise larger than the target)"}
-    return {"pass": worst < TARGET_EXEC_SLOWDOWN,
-            "measured": f"{measured}; worst round {100 * worst:.1f} %)"}
+    noise = (f"; the bare rounds {100 * (bare['max'] / bare['min'] - 1):.1f} % apart"
+             if bare and bare.get("min") else "")
+    return {"pass": False, "result": NOT_JUDGED,
+            "measured": f"{100 * (1 - ratio['median']):.1f} % (ratio "
+                        f"{st.fmt_spread(ratio, 3)}; median of {ratio['n']} rounds, from "
+                        f"{100 * best:.1f} to {100 * worst:.1f} %{noise}; no paired windows, "
+                        "which judge this target)"}
 
 
 def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -467,7 +472,9 @@ def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, An
                             + (f"; rounds' median {100 * (1 - f['ratio']['median']):.1f} %"
                                if f else "") + (f"; {peers}" if peers else "")}
         elif f:
-            out[f"{wl} storm slowdown < 3 %"] = rounds_verdict(f["ratio"])
+            bare = fig.get(f"{wl}/none")
+            out[f"{wl} storm slowdown < 3 %"] = rounds_verdict(
+                f["ratio"], bare["ops_per_s"] if bare else None)
     mr, ma = fig.get("mixed/ringside"), fig.get("mixed/auditd")
     if mr and ma:
         out["mixed slowdown no worse than auditd's"] = {
@@ -638,7 +645,8 @@ def render(path: Path) -> int:
     pngs = charts(raw, path.stem)
     if pngs:
         text += "\n\nCharts: " + ", ".join(f"[{p.name}]({p.name})" for p in pngs) + "\n"
-    return rewrite_result(path, record, fig, verdict, text)
+    rewrite_result(path, record, fig, verdict, text)
+    return exit_status(verdict)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -656,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the next starts (--quick's default: fewer starts)")
     parser.add_argument("--pairs", type=int, default=None,
                         help="paired windows per exec storm for the exec targets (default 16; "
-                        "--quick: 0, which judges them on the rounds alone)")
+                        "--quick: 0, whose exec targets are then not judged)")
     parser.add_argument("--render", metavar="JSON",
                         help="redraw the tables, verdicts and charts of a written result from "
                         "its raw windows (nothing is measured)")
@@ -670,8 +678,8 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (1.2 if args.quick else 5.0)
     sat_duration = 1.5 if args.quick else 4.0
     # --quick has no time for them (each pair starts a sensor, ~10 s with its
-    # windows, for each exec storm): its exec verdicts come from the
-    # rounds alone (rounds_verdict), labelled so.
+    # windows, for each exec storm): its exec targets are reported from the
+    # rounds and not judged (rounds_verdict).
     pairs = args.pairs if args.pairs is not None else (0 if args.quick else 16)
     # As long as the rounds' windows: 3 s pairs measured less than 5 s ones
     # (exec, 2.1-2.7 % against 3.4 %), a difference not understood.
@@ -699,7 +707,16 @@ def main(argv: list[str] | None = None) -> int:
                                "raw": {k: v for k, v in raw.items() if k != "series"},
                                "series": raw["series"]}, text)
     print(f"\nwrote {path}", file=sys.stderr)
-    return 0 if all(v["pass"] for v in verdict.values()) else 1
+    return exit_status(verdict)
+
+
+def exit_status(verdict: dict[str, dict[str, Any]]) -> int:
+    """1 if a target failed or was not measured; targets not shown are only listed."""
+    shown = {k: v for k, v in verdict.items() if v.get("result") not in NOT_SHOWN}
+    for k, v in verdict.items():
+        if k not in shown:
+            print(f"{v['result']}: {k}", file=sys.stderr)
+    return 0 if all(v["pass"] for v in shown.values()) else 1
 
 
 if __name__ == "__main__":

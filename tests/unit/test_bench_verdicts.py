@@ -54,28 +54,36 @@ def test_the_target_passes_only_when_the_bound_is_under_it() -> None:
     assert not verdict([0.96, 0.965, 0.97, 0.96, 0.965, 0.97])["pass"]
 
 
-def rounds_only(ratios: list[float]) -> dict[str, Any]:
-    fig = {"exec/ringside": {"ratio": st.spread(ratios)}}
+def rounds_only(ratios: list[float], bare: list[float] | None = None) -> dict[str, Any]:
+    fig: dict[str, Any] = {"exec/ringside": {"ratio": st.spread(ratios)}}
+    if bare is not None:
+        fig["exec/none"] = {"ops_per_s": st.spread(bare)}
     return bench_suite.verdicts(fig, {"kafka": {}})["exec storm slowdown < 3 %"]
 
 
-def test_without_pairs_every_round_must_be_under_the_target() -> None:
-    assert rounds_only([0.985, 0.99])["pass"]
-    # The median (2.5 %) is under the target, one round is not.
-    missed = rounds_only([0.96, 0.99])
-    assert not missed["pass"]
-    assert "worst round 4.0 %" in missed["measured"]
-
-
-def test_without_pairs_a_storm_faster_beside_the_sensor_is_not_judged() -> None:
-    # As a noisy host gave: the storm 6-19 % faster with the sensor attached.
-    noisy = rounds_only([1.064, 1.193])
-    assert not noisy["pass"]
-    assert noisy["result"] == bench_suite.NOT_JUDGED
+def test_without_pairs_an_exec_target_is_reported_and_not_judged() -> None:
+    # Two quick runs gave these: each failed a storm the paired runs put near
+    # or under 3 % (rounds 1.3 and 22.9 % slower, bare rounds 787 and 966 ops/s).
+    noisy = rounds_only([0.987, 0.771], bare=[787, 966])
+    assert not noisy["pass"] and noisy["result"] == bench_suite.NOT_JUDGED
     assert bench_suite.result_label(noisy) == "**NOT JUDGED**"
-    assert "a round ran 19.3 % faster" in noisy["measured"]
-    # Within the target's worth of noise, a round may still be faster.
-    assert rounds_only([1.02, 0.99])["pass"]
+    assert "median of 2 rounds, from 1.3 to 22.9 %" in noisy["measured"]
+    assert "the bare rounds 22.7 % apart" in noisy["measured"]
+    # Rounds all under the target do not pass either: two of them show nothing.
+    assert rounds_only([0.985, 0.99])["result"] == bench_suite.NOT_JUDGED
+    assert "from -" in rounds_only([1.064, 1.193])["measured"]  # faster beside the sensor
+
+
+def test_exit_status_counts_failures_and_lists_what_was_not_shown(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    passed = {"pass": True, "measured": ""}
+    assert bench_suite.exit_status({"a": passed, "b": rounds_only([0.99, 0.98])}) == 0
+    assert "NOT JUDGED: b" in capsys.readouterr().err
+    assert bench_suite.exit_status({"a": passed, "c": {"pass": False, "measured": ""}}) == 1
+    missing = bench_suite.verdicts({}, {"kafka": {"error": "no broker"}})
+    assert bench_suite.exit_status(missing) == 1  # not measured is not "not shown"
+    assert bench_suite.exit_status({"a": passed, "k": kafka_verdict(89_204, 0)}) == 0
+    assert bench_suite.exit_status({"k": kafka_verdict(99_999, 2)}) == 1
 
 
 def kafka_verdict(rate: float, lost: int) -> dict[str, Any]:
