@@ -247,9 +247,11 @@ static PyObject *file_type(int is_dir, int is_symlink, int is_open, long op, uin
 		return Py_NewRef(s_directory);
 	if (is_symlink)
 		return Py_NewRef(s_symlink);
-	if (is_open && (mode & 0170000))  /* the opened file's type, from its inode */
-		return Py_NewRef(type_of_fmt[(mode & 0170000) >> 12] ?
-				 type_of_fmt[(mode & 0170000) >> 12] : Py_None);
+	if (is_open && (mode & 0170000)) {  /* the opened file's type, from its inode */
+		PyObject *type = type_of_fmt[(mode & 0170000) >> 12];
+
+		return Py_NewRef(type ? type : Py_None);
+	}
 	if (etype == ev_create)
 		return Py_NewRef(s_file_type);
 	return Py_NewRef(Py_None);

@@ -270,7 +270,7 @@ class Sensor:
             return "stopped"
         if self.programs is None:
             return "starting"
-        return "paused" if self._paused_at is not None else "running"
+        return "paused" if self.paused else "running"
 
     def pause(self) -> bool:
         """Detach the BPF programs: nothing is recorded until :meth:`resume`.

@@ -56,16 +56,13 @@ class NdjsonSink(Sink):
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._writer: asyncio.StreamWriter | None = None
-        self._fd: int | None = None  # written directly, with writev
+        self._writer: asyncio.StreamWriter | None = None  # None: written directly
         self._stopped = False
 
     async def start(self) -> None:
         fd = self._stream.fileno()
         mode = os.fstat(fd).st_mode
-        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
-            self._fd = fd
-        else:
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
             loop = asyncio.get_running_loop()
             transport, protocol = await loop.connect_write_pipe(
                 asyncio.streams.FlowControlMixin, os.fdopen(os.dup(fd), "wb", buffering=0)
@@ -73,23 +70,18 @@ class NdjsonSink(Sink):
             self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def write(self, events: Sequence[EventBase]) -> None:
-        if self._fd is not None:
-            # Written at once: a buffer would hold a quiet host's events back
-            # from whoever tails the file (--output, or stdout redirected to a
-            # file).  The lines go out as they are, with writev: joining them
-            # first copied every byte once more (recorded long-argv exec storm
-            # batches, caches cold: 15.3 against 13.2 us an event to encode and
-            # write; file storm batches 8.1 against 7.6).
-            self._stream.flush()  # whatever was written to the stream before us
-            write_all(self._fd, list(map(to_json, events)))
-            return
-        data = b"".join(map(to_json, events))
         if self._writer is not None:
-            self._writer.write(data)
+            self._writer.write(b"".join(map(to_json, events)))
             await self._writer.drain()
             return
-        self._stream.write(data)
-        self._stream.flush()
+        # Written at once: a buffer would hold a quiet host's events back
+        # from whoever tails the file (--output, or stdout redirected to a
+        # file).  The lines go out as they are, with writev: joining them
+        # first copied every byte once more (recorded long-argv exec storm
+        # batches, caches cold: 15.3 against 13.2 us an event to encode and
+        # write; file storm batches 8.1 against 7.6).
+        self._stream.flush()  # whatever was written to the stream before us
+        write_all(self._stream.fileno(), list(map(to_json, events)))
 
     async def flush(self) -> None:
         if self._writer is not None:
