@@ -439,11 +439,12 @@ def result_label(verdict: dict[str, Any]) -> str:
 def rounds_verdict(ratio: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
     """An exec target without paired windows (--quick): reported, never judged.
 
-    A round's exec window varies by 5-20 % here (the bare rounds of one quick
-    run: 787 and 966 ops/s), so two rounds can neither show a slowdown under
-    3 % nor one over it: two quick runs 90 minutes apart each failed a
-    different exec storm by the old rule (every round under 3 % to pass),
-    while 60-pair runs put both near or under it.  The rounds' figures stay
+    The bare rounds of one quick run (21:50 on 2026-11-23) lay 4.2, 9.9 and
+    22.9 % apart in its three exec storms (long argv: 787 and 966 ops/s), so
+    two rounds can neither show a slowdown under 3 % nor one over it: two
+    quick runs 90 minutes apart each failed a different exec storm by the old
+    rule (every round under 3 % to pass), while 60-pair runs put both near
+    or under it.  The rounds' figures stay
     in the table; the verdict comes from paired windows (a full run, or
     ``steady_state``).
     """
