@@ -125,6 +125,11 @@ def upper95(slowdown: float, se: float, n: int) -> float:
     return slowdown + T95.get(n - 1, 1.70) * se
 
 
+def lower95(slowdown: float, se: float, n: int) -> float:
+    """One-sided 95 % lower bound of a mean slowdown over ``n`` pairs."""
+    return slowdown - T95.get(n - 1, 1.70) * se
+
+
 def rotated(items: Sequence[T], k: int) -> list[T]:
     """``items`` starting at the ``k``-th (modulo their number): the order of round ``k``
     when candidates take turns and the first one rotates between rounds."""

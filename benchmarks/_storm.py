@@ -51,7 +51,7 @@ from typing import Any
 import orjson
 
 from benchmarks import loadgen
-from benchmarks._common import upper95
+from benchmarks._common import lower95, upper95
 
 RINGSIDE = Path(sys.executable).with_name("ringside")
 AUX_PREFIX = "aux."
@@ -964,10 +964,11 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 
 def paired_slowdown(ratios: list[float]) -> dict[str, Any]:
     """The slowdown that pairs' ratios (loaded / base ops/s) show: their number, the
-    mean slowdown, its standard error and its one-sided 95 % upper bound."""
+    mean slowdown, its standard error and its one-sided 95 % bounds."""
     mean, se = mean_se(ratios)
     slow = 1 - mean
     return {"pairs": len(ratios), "slowdown": slow, "se": se,
+            "lower95": lower95(slow, se, len(ratios)),
             "upper95": upper95(slow, se, len(ratios))}
 
 

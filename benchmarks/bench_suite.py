@@ -57,10 +57,11 @@ windows; none with --quick, whose exec targets are reported from the
 rounds and not judged: see rounds_verdict), a window with nothing attached and one under
 a Ringside started for it, back to back, their order alternating.
 Reported: the mean of the pairs' ratios as a slowdown, its standard error,
-and the one-sided 95 % upper bound
-(Student's t); a target passes only when that bound is under 3 %.  A
-single window here varies by about 3 %, so the median of five rounds
-cannot tell a 2 % slowdown from a 4 % one.  The rounds' median stays in the
+and its one-sided 95 % bounds (Student's t); a target passes only when the
+upper bound is under 3 %, fails when the lower one is over it, and is
+UNRESOLVED (not met) when 3 % lies between them.  A single window here
+varies by about 3 %, so the median of five rounds cannot tell a 2 %
+slowdown from a 4 % one.  The rounds' median stays in the
 table, side by side with the peers (measured in the rounds only).
 
 Every Ringside window's accounting must close (see benchmarks/_storm.py);
@@ -249,7 +250,7 @@ def paired_windows(binary: Path, work: Path, storm: Path, workloads: tuple[str, 
 
 
 def paired_figures(windows: list[dict[str, Any]], wl: str) -> dict[str, Any] | None:
-    """Mean slowdown of the pairs, its standard error and one-sided 95 % upper bound."""
+    """Mean slowdown of the pairs, its standard error and one-sided 95 % bounds."""
     mine = [w for w in windows if w.get("paired") and w["label"] == wl]
     by_pair: dict[int, dict[str, float]] = {}
     for w in mine:
@@ -422,9 +423,13 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
 NOT_JUDGED = "NOT JUDGED"  # no paired windows: the rounds' noise is larger than the target
 NOT_REACHED = "NOT REACHED"  # the load fell short of the target's rate; nothing was lost
 NOT_MEASURED = "NOT MEASURED"  # the phase did not run
+# Paired windows whose 95 % bounds hold the target between them: the run shows
+# the slowdown neither under it nor over it.  Counted as not met.
+UNRESOLVED = "UNRESOLVED"
 
 
-# Not shown either way: the run's exit status does not count them as failures.
+# Not judged by the run, or short of the rate with nothing lost: the run's exit
+# status does not count them as failures (an UNRESOLVED target it counts).
 NOT_SHOWN = (NOT_JUDGED, NOT_REACHED)
 
 
@@ -458,6 +463,20 @@ def rounds_verdict(ratio: dict[str, Any], bare: dict[str, Any] | None) -> dict[s
                         "which judge this target)"}
 
 
+def paired_verdict(p: dict[str, Any]) -> dict[str, Any]:
+    """An exec target on paired windows: PASS when the one-sided 95 % upper bound
+    is under the target, FAIL when the lower one is over it, and UNRESOLVED when
+    the target lies between them.  Single pairs vary by 5-10 % here, so 16-24
+    pairs leave a standard error of 1-2 points: a storm that costs 1-3 % can
+    land on either side of the line from one run to the next, and a plain FAIL
+    would say the sensor was shown slower than the target when it was not."""
+    if p["upper95"] < TARGET_EXEC_SLOWDOWN:
+        return {"pass": True}
+    if p["lower95"] > TARGET_EXEC_SLOWDOWN:
+        return {"pass": False}
+    return {"pass": False, "result": UNRESOLVED}
+
+
 def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for wl in PAIRED_WORKLOADS:
@@ -465,11 +484,11 @@ def verdicts(fig: dict[str, Any], raw: dict[str, Any]) -> dict[str, dict[str, An
         peers = "; ".join(f"{arm} {100 * (1 - fig[f'{wl}/{arm}']['ratio']['median']):.1f} %"
                           for arm in ("auditd", "bpftrace") if f"{wl}/{arm}" in fig)
         if p:
-            # Passed only when shown: the one-sided 95 % bound under the target.
             out[f"{wl} storm slowdown < 3 %"] = {
-                "pass": p["upper95"] < TARGET_EXEC_SLOWDOWN,
+                **paired_verdict(p),
                 "measured": f"{100 * p['slowdown']:.1f} % ± {100 * p['se']:.1f} (mean ± se of "
-                            f"{p['pairs']} pairs; 95 % upper bound {100 * p['upper95']:.1f} %)"
+                            f"{p['pairs']} pairs; 95 % bounds {100 * p['lower95']:.1f} and "
+                            f"{100 * p['upper95']:.1f} %)"
                             + (f"; rounds' median {100 * (1 - f['ratio']['median']):.1f} %"
                                if f else "") + (f"; {peers}" if peers else "")}
         elif f:
@@ -540,15 +559,15 @@ def table(fig: dict[str, Any], verdict: dict[str, Any], raw: dict[str, Any]) -> 
                                [[k, result_label(v), v["measured"]]
                                 for k, v in verdict.items()])]
     prows = [[wl, str(p["pairs"]), f"{100 * p['slowdown']:.1f} % ± {100 * p['se']:.1f}",
-              f"{100 * p['upper95']:.1f} %",
+              f"{100 * p['lower95']:.1f} to {100 * p['upper95']:.1f} %",
               f"{100 * (1 - max(p['ratios'])):.1f} to {100 * (1 - min(p['ratios'])):.1f} %",
               st.fmt_spread(p["cpu_pct"], 1, " %")]
              for wl in raw["workloads"] if (p := fig.get(f"{wl}/paired"))]
     if prows:
         out += ["", f"Exec storms, paired (no observer / Ringside started for the pair, "
                 f"{raw.get('pair_duration_s', 0):g} s windows, order alternating; judged on "
-                "the one-sided 95 % upper bound):", "",
-                markdown_table(["storm", "pairs", "slowdown, mean ± se", "95 % upper bound",
+                "the one-sided 95 % bounds):", "",
+                markdown_table(["storm", "pairs", "slowdown, mean ± se", "95 % bounds",
                                 "pairs' range", "sensor CPU"], prows)]
     sat_rows = []
     for what, steps in raw["saturation"].items():

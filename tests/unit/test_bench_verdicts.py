@@ -46,12 +46,19 @@ def verdict(ratios: list[float]) -> dict[str, Any]:
 
 
 def test_the_target_passes_only_when_the_bound_is_under_it() -> None:
-    assert verdict([0.985, 0.99, 0.98, 0.985, 0.99, 0.98, 0.985, 0.99])["pass"]
-    # A mean under 3 % is not enough when the pairs are too spread to show it.
+    tight = verdict([0.985, 0.99, 0.98, 0.985, 0.99, 0.98, 0.985, 0.99])
+    assert tight["pass"] and bench_suite.result_label(tight) == "PASS"
+    # A mean under 3 % is not enough when the pairs are too spread to show it;
+    # nor are they spread enough to show it over 3 %: unresolved, not met.
     loose = verdict([0.93, 1.01, 0.95, 1.02, 0.96, 0.99])
-    assert not loose["pass"]
-    assert "95 % upper bound" in loose["measured"]
-    assert not verdict([0.96, 0.965, 0.97, 0.96, 0.965, 0.97])["pass"]
+    assert not loose["pass"] and loose["result"] == bench_suite.UNRESOLVED
+    assert bench_suite.result_label(loose) == "**UNRESOLVED**"
+    assert "95 % bounds -0.6 and 5.3 %" in loose["measured"]
+    # Shown over the target: the lower bound (3.1 %) is above it.
+    over = verdict([0.96, 0.965, 0.97, 0.96, 0.965, 0.97])
+    assert not over["pass"] and "result" not in over
+    assert bench_suite.result_label(over) == "**FAIL**"
+    assert bench_suite.exit_status({"a": loose}) == 1  # not met counts, shown or not
 
 
 def rounds_only(ratios: list[float], bare: list[float] | None = None) -> dict[str, Any]:
